@@ -1,0 +1,117 @@
+"""The Datastore protocol: the only shape of storage the rest of Calico sees.
+
+Keys and values are text (Calico's etcd keys and compact JSON values). Revisions are etcd
+revisions: a key's ``mod_revision`` is the ``resourceVersion`` users see.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class DatastoreError(Exception):
+    """Base of every datastore failure."""
+
+
+class AlreadyExists(DatastoreError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"key already exists: {key}")
+        self.key = key
+
+
+class NotFound(DatastoreError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"key does not exist: {key}")
+        self.key = key
+
+
+class Conflict(DatastoreError):
+    """A compare-and-swap lost: the key's revision is not the one expected."""
+
+    def __init__(self, key: str, expected: int, actual: int) -> None:
+        super().__init__(f"update conflict on {key}: expected revision {expected}, found {actual}")
+        self.key = key
+        self.expected = expected
+        self.actual = actual
+
+
+class Unavailable(DatastoreError):
+    """The datastore could not be reached (after trying every endpoint)."""
+
+
+class Compacted(DatastoreError):
+    """A watch asked for history etcd has compacted: the caller must resync (list, then watch)."""
+
+    def __init__(self, requested: int, compact_revision: int) -> None:
+        super().__init__(f"revision {requested} compacted (compact revision {compact_revision}); resync needed")
+        self.requested = requested
+        self.compact_revision = compact_revision
+
+
+@dataclass(frozen=True, slots=True)
+class KeyValue:
+    key: str
+    value: str
+    mod_revision: int
+    create_revision: int
+
+
+class EventType(enum.Enum):
+    PUT = "put"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    type: EventType
+    key: str
+    value: str | None  # None for DELETE
+    mod_revision: int
+
+
+class Datastore(Protocol):
+    """Async key/value store with revisions, compare-and-swap writes and watches."""
+
+    async def get(self, key: str) -> KeyValue | None: ...
+
+    async def list(self, prefix: str) -> tuple[list[KeyValue], int]:
+        """Every key under ``prefix`` (sorted) and the store revision the listing reflects."""
+        ...
+
+    async def create(self, key: str, value: str, ttl: int | None = None) -> int:
+        """Write only if the key is absent; returns the new mod_revision. Raises AlreadyExists."""
+        ...
+
+    async def update(self, key: str, value: str, revision: int) -> int:
+        """Write only if the key's mod_revision equals ``revision``. Raises Conflict / NotFound."""
+        ...
+
+    async def put(self, key: str, value: str) -> int:
+        """Unconditional write; returns the new mod_revision."""
+        ...
+
+    async def delete(self, key: str, revision: int | None = None) -> KeyValue:
+        """Delete (only if at ``revision`` when given); returns the deleted pair. Raises NotFound/Conflict."""
+        ...
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every key under prefix; returns how many were deleted."""
+        ...
+
+    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[WatchEvent]]:
+        """Batches of events under ``prefix`` from ``start_revision`` on, in revision order.
+
+        Raises Compacted (from the iterator) when that revision is no longer available.
+        """
+        ...
+
+    async def revision(self) -> int:
+        """The store's current revision."""
+        ...
+
+    async def compact(self, revision: int) -> None: ...
+
+    async def close(self) -> None: ...
