@@ -12,6 +12,7 @@ grpc and aetcd are imported here only; light CLIs import ``calico.datastore.conf
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,11 +21,11 @@ from typing import Any, TypeVar
 
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # no C-core noise on stderr for a refused endpoint
 
-import grpc  # noqa: E402
-from aetcd import rpc  # noqa: E402
-from grpc import aio  # noqa: E402
+import grpc
+from aetcd import rpc
+from grpc import aio
 
-from calico.datastore.base import (  # noqa: E402
+from calico.datastore.base import (
     AlreadyExists,
     Compacted,
     Conflict,
@@ -35,7 +36,7 @@ from calico.datastore.base import (  # noqa: E402
     Unavailable,
     WatchEvent,
 )
-from calico.datastore.config import ConfigError, DatastoreConfig, Endpoint  # noqa: E402
+from calico.datastore.config import ConfigError, DatastoreConfig, Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ class EtcdDatastore:
         resp = await self._call(f"get {key}", op, idempotent=True)
         return _kv(resp.kvs[0]) if resp.kvs else None
 
-    async def list(self, prefix: str, revision: int | None = None) -> tuple[list[KeyValue], int]:
+    async def list(self, prefix: str, revision: int | None = None) -> tuple[builtins.list[KeyValue], int]:
         """Every key under prefix, sorted, as of one revision (pages pinned to the first's revision)."""
         key = prefix.encode()
         end = prefix_range_end(key)
@@ -253,8 +254,8 @@ class EtcdDatastore:
                 log.info("etcd: revision compacted while listing %s; listing again", prefix)
         return await self._list_pages(prefix, key, end, 0)
 
-    async def _list_pages(self, prefix: str, key: bytes, end: bytes, rev: int) -> tuple[list[KeyValue], int]:
-        out: list[KeyValue] = []
+    async def _list_pages(self, prefix: str, key: bytes, end: bytes, rev: int) -> tuple[builtins.list[KeyValue], int]:
+        out: builtins.list[KeyValue] = []
         start = key
         while True:
             req = rpc.RangeRequest(key=start, range_end=end, limit=LIST_PAGE_SIZE, revision=rev)
@@ -397,7 +398,7 @@ class EtcdDatastore:
 
     # ------------------------------------------------------------------ watch
 
-    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[WatchEvent]]:
+    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[builtins.list[WatchEvent]]:
         """Batches of events under ``prefix`` from ``start_revision`` on, in revision order.
 
         Raises Compacted as soon as etcd reports the start revision compacted, and Unavailable when
@@ -473,7 +474,7 @@ def _pem(inline: str, path: str, what: str) -> bytes | None:
 
 def _was_ready(conn: _Conn) -> bool:
     """True when the channel was connected (so a timed-out write may have been applied)."""
-    return conn.channel.get_state(try_to_connect=False) == grpc.ChannelConnectivity.READY
+    return bool(conn.channel.get_state(try_to_connect=False) == grpc.ChannelConnectivity.READY)
 
 
 def _short(exc: aio.AioRpcError) -> str:
