@@ -99,13 +99,18 @@ def pydantic_to_calico(exc: Any, kind: str) -> CalicoValidationError:
         loc = [str(p) for p in err.get("loc", ())]
         etype = err.get("type", "")
         if etype == "extra_forbidden" and loc:
-            errors.append(FieldError(_go_path(kind, loc[:-1]), err.get("input"),
+            errors.append(FieldError(_go_path(kind, loc[:-1]) + "." + loc[-1], err.get("input"),
                                      f'json: unknown field "{loc[-1]}"'))
             continue
         field = _go_path(kind, loc)
-        msg = err.get("msg", "invalid value")
+        msg = str(err.get("msg", "invalid value"))
         ctx = err.get("ctx") or {}
-        reason = str(ctx.get("reason")) if "reason" in ctx else msg
+        if "reason" in ctx:
+            reason = str(ctx["reason"])
+        elif "error" in ctx:
+            reason = str(ctx["error"])
+        else:
+            reason = msg
         if etype == "missing":
             errors.append(FieldError(field, "", "field is required"))
         else:

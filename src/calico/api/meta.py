@@ -21,6 +21,8 @@ from calico.api.kinds import API_VERSION, BY_KIND
 
 
 def to_json_value(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)  # Go prints float64 1234 as 1234
     if isinstance(value, CalicoModel):
         return value.to_json()
     if isinstance(value, list):
@@ -66,7 +68,7 @@ class CalicoModel(BaseModel):
 def _is_zero(value: Any) -> bool:
     if isinstance(value, bool):
         return not value
-    if isinstance(value, (int, float)) and not hasattr(value, "to_json"):
+    if isinstance(value, (int, float)):
         return value == 0
     if isinstance(value, (str, list, dict, tuple)):
         return len(value) == 0

@@ -116,12 +116,14 @@ def parse_result(doc: dict[str, Any]) -> Result:
                 routes=tuple(Route(dst=str(r["dst"]), gw=str(r.get("gw", "") or "")) for r in doc.get("routes") or ()),
                 dns=dict(doc.get("dns") or {}),
             )
-        ips, routes = [], []
+        ips: list[IPConfig] = []
+        routes: list[Route] = []
         for key in ("ip4", "ip6"):
             entry = doc.get(key)
             if entry:
                 ips.append(IPConfig(address=_cidr(entry["ip"]), gateway=str(entry.get("gateway", "") or "")))
-                routes.extend(Route(dst=str(r["dst"]), gw=str(r.get("gw", "") or "")) for r in entry.get("routes") or ())
+                routes.extend(Route(dst=str(r["dst"]), gw=str(r.get("gw", "") or ""))
+                              for r in entry.get("routes") or ())
         return Result(ips=tuple(ips), routes=tuple(routes), dns=dict(doc.get("dns") or {}))
     except (KeyError, TypeError, ValueError) as exc:
         raise CNIError(DECODE_FAILURE, "failed to parse result", f"{type(exc).__name__}: {exc}") from None

@@ -337,7 +337,7 @@ async def connect(config: DatastoreConfig | None = None) -> EtcdDatastore:
 
     ds = EtcdDatastore(config if config is not None else load_config())
     try:
-        await ds.revision()
+        await ds.check()
     except BaseException:
         await ds.close()
         raise

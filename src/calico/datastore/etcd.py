@@ -211,8 +211,8 @@ class EtcdDatastore:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise Unavailable(
-                    f"etcd unavailable: could not {what} at {', '.join(self.endpoint_urls)} "
-                    f"within {self.timeout:g}s (last error: {last})"
+                    f"etcd unavailable at {', '.join(self.endpoint_urls)}: could not {what} "
+                    f"within {self.timeout:g}s ({last})"
                 )
             await asyncio.sleep(min(backoff, remaining))
             backoff = min(backoff * 2, 1.0)
@@ -271,14 +271,23 @@ class EtcdDatastore:
                 return out, rev
             start = resp.kvs[-1].key + b"\0"
 
-    async def revision(self) -> int:
+    async def revision(self, what: str = "read the revision") -> int:
         req = rpc.RangeRequest(key=b"\0", count_only=True)
 
         async def op(conn: _Conn, timeout: float) -> Any:
             return await conn.kv.Range(req, timeout=timeout, metadata=conn.metadata)
 
-        resp = await self._call("read the revision", op, idempotent=True)
+        resp = await self._call(what, op, idempotent=True)
         return int(resp.header.revision)
+
+    async def check(self) -> None:
+        """Reach etcd (and authenticate) now: Unavailable / AuthenticationFailed if it cannot."""
+        await self.revision("connect")
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint currently in use (calls fail over from it in order)."""
+        return self._endpoints[self._current].url
 
     # ------------------------------------------------------------------ writes
 

@@ -301,9 +301,9 @@ class Table:
         for name in deletions:
             self._chains.delete_dataplane(name)
             self._kernel.chains.pop(name, None)
-        for chain, (hashes, specs) in new_kernel.items():
+        for chain, (k_hashes, k_specs) in new_kernel.items():
             saved = self._kernel.chains.setdefault(chain, SavedChain(chain))
-            saved.hashes, saved.specs = hashes, specs
+            saved.hashes, saved.specs = k_hashes, k_specs
         self._dirty_kernel.clear()
         self._update_gauges()
         log.info("iptables %s (IPv%d): rewrote %d chains, deleted %d, fixed %d kernel chains (%d lines)",

@@ -36,6 +36,7 @@ from calico.selector.transform import (
     policy_selector,
     prefix_labels,
     service_account_selector_to_label_selector,
+    service_accounts_selector,
 )
 
 __all__ = [
@@ -67,5 +68,6 @@ __all__ = [
     "policy_selector",
     "prefix_labels",
     "service_account_selector_to_label_selector",
+    "service_accounts_selector",
     "validate_selector",
 ]

@@ -222,9 +222,7 @@ def _write_group(out: list[str], sep: str, operands: tuple[Node, ...]) -> None:
     out.append(")")
 
 
-Node: TypeAlias = (
-    All | Global | Has | Eq | Ne | Contains | StartsWith | EndsWith | In | NotIn | Not | And | Or
-)
+Node: TypeAlias = All | Global | Has | Eq | Ne | Contains | StartsWith | EndsWith | In | NotIn | Not | And | Or
 LabelNode: TypeAlias = Has | Eq | Ne | Contains | StartsWith | EndsWith | In | NotIn
 
 
@@ -254,9 +252,15 @@ def walk(node: Node) -> list[Node]:
 
 
 def map_nodes(node: Node, fn: Callable[[Node], Node | None]) -> Node:
-    """Rebuild the tree bottom-up; ``fn`` may return a replacement for a node (None keeps it)."""
+    """Rebuild the tree bottom-up; ``fn`` may return a replacement for a node (None keeps it).
+
+    A replacement that yields ``!!x`` is folded to ``x``, as re-parsing the text would.
+    """
     if isinstance(node, Not):
-        rebuilt: Node = Not(map_nodes(node.operand, fn))
+        inner = map_nodes(node.operand, fn)
+        if isinstance(inner, Not):
+            return inner.operand
+        rebuilt: Node = Not(inner)
     elif isinstance(node, And):
         rebuilt = And(tuple(map_nodes(op, fn) for op in node.operands))
     elif isinstance(node, Or):
@@ -283,7 +287,14 @@ class Selector:
     root: Node
 
     def evaluate(self, labels: Mapping[str, str]) -> bool:
-        return self.root.evaluate(labels)
+        """True when ``labels`` match (runs a compiled predicate, built on first use)."""
+        return self._matcher(labels)
+
+    @cached_property
+    def _matcher(self) -> Callable[[Mapping[str, str]], bool]:
+        from calico.selector.compile import compile_predicate  # compile imports this module
+
+        return compile_predicate(self.root)
 
     @cached_property
     def _canonical(self) -> str:
@@ -319,3 +330,7 @@ class Selector:
 
     def __str__(self) -> str:
         return self._canonical
+
+    def __reduce__(self) -> tuple[type[Selector], tuple[Node]]:
+        # Pickle only the tree; the cached text, ID and compiled predicate are rebuilt on demand.
+        return (Selector, (self.root,))

@@ -125,9 +125,7 @@ def policy_selector(
     if namespace:
         node = _and_append(node, _namespace_is(namespace))
         if service_account_selector:
-            node = _and_append(
-                node, prefix_labels(service_account_selector, SERVICE_ACCOUNT_LABEL_PREFIX).root
-            )
+            node = _and_append(node, prefix_labels(service_account_selector, SERVICE_ACCOUNT_LABEL_PREFIX).root)
         return Selector(node)
     if namespace_selector:
         node = _and_append(node, prefix_labels(namespace_selector, NAMESPACE_LABEL_PREFIX).root)

@@ -208,3 +208,32 @@ def test_label_keys_and_is_all() -> None:
     assert not parse_selector("global()").is_all()
     assert not parse_selector("!all()").is_all()
     assert parse_selector("global() || has(x)").uses_global()
+
+
+def test_deep_selector_still_evaluates() -> None:
+    # Too deep for Python's compiler (nested parentheses), so evaluation falls back to the tree.
+    sel = parse_selector("!(" * 151 + "has(a)" + ")" * 151)
+    assert sel.evaluate({}) is True
+    assert sel.evaluate({"a": "x"}) is False
+
+
+def test_compiled_values_are_data_not_code() -> None:
+    nasty = "') or True or ('"
+    sel = parse_selector(f'a == "{nasty}" && b in {{"__import__(\'os\')"}}')
+    assert not sel.evaluate({"a": "x", "b": "y"})
+    assert sel.evaluate({"a": nasty, "b": "__import__('os')"})
+
+
+def test_selectors_and_errors_pickle() -> None:
+    import pickle
+
+    sel = parse_selector("a in {'x', 'y'} && !has(b)")
+    assert sel.evaluate({"a": "x"})  # builds the compiled predicate first
+    copy = pickle.loads(pickle.dumps(sel))
+    assert copy == sel and copy.unique_id() == sel.unique_id()
+    assert copy.evaluate({"a": "y"}) and not copy.evaluate({"a": "z"})
+    try:
+        parse_selector("a = 'b'")
+    except SelectorError as err:
+        again = pickle.loads(pickle.dumps(err))
+        assert (again.reason, again.position, str(again)) == (err.reason, err.position, str(err))

@@ -25,7 +25,11 @@ from calico.selector import (
     Selector,
     SelectorError,
     StartsWith,
+    and_selectors,
+    namespace_selector_to_label_selector,
     parse_selector,
+    prefix_labels,
+    service_account_selector_to_label_selector,
 )
 from calico.selector.ast import canonical_of, make_set
 from calico.selector.parser import _parse_uncached
@@ -133,3 +137,19 @@ def test_random_text_parses_or_raises_selector_error(text: str) -> None:
         return
     again = parse_selector(sel.canonical())
     assert again == sel
+
+
+@settings(max_examples=200, deadline=None)
+@given(any_trees, label_maps)
+def test_rewrites_give_trees_the_parser_would_give(tree: Node, labels_: dict[str, str]) -> None:
+    # Felix re-parses Calico's rewritten text, so a rewrite must equal the parse of its own print.
+    sel = _parse_uncached(canonical_of(tree))
+    for out in (
+        prefix_labels(sel, "pcns."),
+        namespace_selector_to_label_selector(sel),
+        service_account_selector_to_label_selector(sel),
+        and_selectors(sel, sel),
+    ):
+        assert _parse_uncached(out.canonical()) == out
+    prefixed = prefix_labels(sel, "p/")
+    assert prefixed.evaluate({"p/" + k: v for k, v in labels_.items()}) == sel.evaluate(labels_)

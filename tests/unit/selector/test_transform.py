@@ -66,6 +66,9 @@ def test_namespace_selector_translation() -> None:
         namespace_selector_to_label_selector("projectcalico.org/name == 'prod'").canonical()
         == 'pcns.projectcalico.org/name == "prod"'
     )
+    # "!global()" becomes "!!has(...)" textually in Calico, which re-parses to "has(...)".
+    assert namespace_selector_to_label_selector("!global()").canonical() == "has(projectcalico.org/namespace)"
+    assert prefix_labels("!!has(a)", "p.").canonical() == "has(p.a)"
     ns = namespace_selector_to_label_selector("env == 'prod'")
     assert ns.evaluate({"pcns.env": "prod", "projectcalico.org/namespace": "a"})
     assert not ns.evaluate({"env": "prod"})

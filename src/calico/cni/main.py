@@ -1,0 +1,120 @@
+"""Entry point of the ``calico`` CNI plugin: env + stdin in, a result or an error object out.
+
+Imports stay lazy: only what a command needs is loaded, since the plugin's run time is part of
+every container's start-up time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from calico.cni.errors import CALICO_FAILURE, INCOMPATIBLE_VERSION, IO_FAILURE, CNIError
+from calico.cni.versions import LATEST, SUPPORTED_VERSIONS, at_least, check_supported
+
+PLUGIN_VERSION = "v3.30.0"
+# The lowest config version each command exists in.
+_MIN_VERSION = {"CHECK": "0.4.0", "STATUS": "1.1.0", "GC": "1.1.0"}
+
+
+def _read_stdin() -> bytes:
+    try:
+        return sys.stdin.buffer.read()
+    except OSError as exc:
+        raise CNIError(IO_FAILURE, "error reading from stdin", str(exc)) from None
+
+
+def _stdin_version(data: bytes) -> str:
+    try:
+        doc = json.loads(data)
+        version = doc.get("cniVersion") if isinstance(doc, dict) else None
+        return version if isinstance(version, str) and version else "1.0.0"
+    except ValueError:
+        return "1.0.0"
+
+
+def version_info(cni_version: str) -> dict[str, Any]:
+    return {"cniVersion": cni_version or LATEST, "supportedVersions": list(SUPPORTED_VERSIONS)}
+
+
+def run(env: Mapping[str, str], data: bytes, handler: Callable[..., Any], context: str) -> tuple[int, str]:
+    """One invocation: (exit status, text for stdout). ``handler`` runs the command itself."""
+    version = _stdin_version(data)
+    try:
+        from calico.cni.request import parse_request
+
+        if env.get("CNI_COMMAND") == "VERSION":
+            return 0, json.dumps(version_info(version if data.strip() else LATEST))
+        req = parse_request(env)
+        from calico.cni.netconf import parse_netconf
+
+        conf = parse_netconf(data)
+        version = conf.cni_version
+        check_supported(version)
+        needed = _MIN_VERSION.get(req.command)
+        if needed and not at_least(version, needed):
+            raise CNIError(INCOMPATIBLE_VERSION, f"config version does not allow {req.command}",
+                           f'config is "{version}", {req.command} needs "{needed}" or later')
+        from calico.cni import logs
+
+        logs.configure(conf.log_level, conf.log_file_path, f"{context} {req.command} {req.container_id}")
+        import asyncio
+
+        out = asyncio.run(handler(req, conf, env))
+        if out is None:
+            return 0, ""
+        return 0, json.dumps(out.to_dict(version), indent=1)
+    except CNIError as exc:
+        _log_failure(exc)
+        return 1, exc.to_json(version)
+    except Exception as exc:  # an unexpected failure is still reported in the spec's shape
+        import logging
+
+        logging.getLogger(__name__).exception("unexpected failure")
+        return 1, CNIError(CALICO_FAILURE, f"{type(exc).__name__}: {exc}").to_json(version)
+
+
+def _log_failure(exc: CNIError) -> None:
+    import logging
+
+    logging.getLogger(__name__).error("%s", exc)
+
+
+async def _calico(req: Any, conf: Any, env: Mapping[str, str]) -> Any:
+    from calico.cni import plugin
+
+    if req.command == "ADD":
+        return await plugin.cmd_add(req, conf, env)
+    if req.command == "DEL":
+        await plugin.cmd_del(req, conf, env)
+    elif req.command == "CHECK":
+        await plugin.cmd_check(req, conf)
+    elif req.command == "STATUS":
+        await plugin.cmd_status(conf)
+    elif req.command == "GC":
+        await plugin.cmd_gc(req, conf, env)
+    return None
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in ("-v", "--version"):
+        print(PLUGIN_VERSION)
+        sys.exit(0)
+    env = dict(os.environ)
+    try:
+        data = _read_stdin() if env.get("CNI_COMMAND") else b""
+    except CNIError as exc:
+        print(exc.to_json("1.0.0"))
+        sys.exit(1)
+    code, text = run(env, data, _calico, "calico")
+    if text:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The plugin's datastore access: connect from the network config, readiness, endpoints, profiles.
+
+Writes the v3 JSON documents straight to Calico's etcd keys (calico-api.md §4.1) through the
+shared Datastore protocol, so the hot path imports neither the API models nor a resource client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from calico.cni.errors import CALICO_FAILURE, INVALID_CONFIG, TRY_AGAIN_LATER, CNIError
+
+if TYPE_CHECKING:
+    from calico.cni.netconf import NetConf
+    from calico.datastore.base import Datastore, KeyValue
+
+log = logging.getLogger(__name__)
+
+
+async def open_datastore(conf: NetConf) -> Datastore:
+    """Settings from the network config if it names etcd, else calicoctl.cfg / the environment."""
+    from calico.datastore.base import DatastoreError
+    from calico.datastore.config import ConfigError, config_from_spec, connect, load_config
+
+    if conf.datastore_type == "kubernetes":
+        raise CNIError(INVALID_CONFIG, "unsupported datastore_type",
+                       "datastore_type 'kubernetes' is not supported: use etcdv3 with etcd_endpoints")
+    try:
+        spec = conf.datastore_spec()
+        config = config_from_spec(spec, source="network config") if spec else load_config()
+    except ConfigError as exc:
+        raise CNIError(INVALID_CONFIG, "invalid datastore configuration", str(exc)) from None
+    try:
+        return await connect(config)
+    except ConfigError as exc:
+        raise CNIError(INVALID_CONFIG, "invalid datastore configuration", str(exc)) from None
+    except DatastoreError as exc:
+        raise CNIError(TRY_AGAIN_LATER, "error connecting to the Calico datastore",
+                       f"{exc} (endpoints: {', '.join(config.endpoints)})") from None
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
+async def check_ready(ds: Datastore) -> None:
+    """Refuse while ClusterInformation says the datastore is not ready (e.g. during an upgrade)."""
+    from calico.datastore.keys import resource_key
+
+    kv = await ds.get(resource_key("ClusterInformation", "default"))
+    if kv is None:
+        return  # no calico-node has initialised the cluster: nothing says "not ready"
+    spec = json.loads(kv.value).get("spec") or {}
+    if spec.get("datastoreReady") is False:
+        raise CNIError(TRY_AGAIN_LATER, "Calico is currently not ready to process requests")
+
+
+async def get_wep(ds: Datastore, namespace: str, name: str) -> tuple[dict[str, Any], KeyValue] | None:
+    from calico.datastore.keys import resource_key
+
+    kv = await ds.get(resource_key("WorkloadEndpoint", name, namespace))
+    return (json.loads(kv.value), kv) if kv is not None else None
+
+
+async def write_wep(ds: Datastore, wep: dict[str, Any], revision: int | None = None) -> None:
+    """Create the endpoint (or update it at ``revision``); fails on a conflicting writer."""
+    from calico.datastore.base import AlreadyExists, DatastoreError
+    from calico.datastore.keys import resource_key
+
+    meta = wep["metadata"]
+    key = resource_key("WorkloadEndpoint", meta["name"], meta["namespace"])
+    value = json.dumps(wep, separators=(",", ":"))
+    try:
+        if revision is None:
+            await ds.create(key, value)
+        else:
+            await ds.update(key, value, revision)
+    except AlreadyExists:
+        raise CNIError(CALICO_FAILURE, "error writing WorkloadEndpoint",
+                       f"resource already exists: WorkloadEndpoint({meta['namespace']}/{meta['name']})") from None
+    except DatastoreError as exc:
+        raise CNIError(CALICO_FAILURE, "error writing WorkloadEndpoint", str(exc)) from None
+
+
+async def delete_wep(ds: Datastore, namespace: str, name: str, container_id: str) -> bool:
+    """Delete the endpoint if it belongs to ``container_id``; a missing one is fine."""
+    from calico.datastore.base import Conflict, NotFound
+
+    found = await get_wep(ds, namespace, name)
+    if found is None:
+        log.info("WorkloadEndpoint %s/%s does not exist, no need to clean up", namespace, name)
+        return False
+    wep, kv = found
+    owner = (wep.get("spec") or {}).get("containerID", "")
+    if owner and owner != container_id:
+        log.warning("WorkloadEndpoint %s/%s belongs to container %s, not %s: left alone",
+                    namespace, name, owner, container_id)
+        return False
+    try:
+        await ds.delete(kv.key, kv.mod_revision)
+    except (NotFound, Conflict):
+        return False
+    return True
+
+
+async def ensure_profile(ds: Datastore, profile: dict[str, Any]) -> bool:
+    """Create the network's profile when absent (never updated once present); True if created."""
+    from calico.datastore.base import AlreadyExists
+    from calico.datastore.keys import resource_key
+
+    key = resource_key("Profile", profile["metadata"]["name"])
+    if await ds.get(key) is not None:
+        return False
+    try:
+        await ds.create(key, json.dumps(profile, separators=(",", ":")))
+    except AlreadyExists:
+        return False
+    log.info("created profile %s", profile["metadata"]["name"])
+    return True
+
+
+async def list_weps(ds: Datastore, namespace: str) -> list[tuple[dict[str, Any], KeyValue]]:
+    from calico.datastore.keys import kind_prefix
+
+    kvs, _ = await ds.list(kind_prefix("WorkloadEndpoint", namespace))
+    return [(json.loads(kv.value), kv) for kv in kvs]

@@ -1,0 +1,37 @@
+"""Interface dispatch trees (felix.md §2.4): one level of binning on the character after the
+common prefix keeps the per-packet cost sub-linear; ``goto`` so a match never scans on."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+
+from calico.felix.rules.model import Chain, Rule
+
+
+def dispatch_tree(root: str, ifnames: Iterable[str], iface_flag: str, target: Callable[[str], str],
+                  end_rules: Sequence[Rule], head_rules: Sequence[Rule] = ()) -> list[Chain]:
+    """``root`` plus child chains ``<root>-<c>``; every chain ends with ``end_rules``.
+
+    ``iface_flag`` is ``-i`` or ``-o``; ``target(name)`` is the per-endpoint chain to goto.
+    """
+    names = sorted(set(ifnames))
+    root_rules: list[Rule] = list(head_rules)
+    children: list[Chain] = []
+    if len(names) == 1:
+        root_rules.append(Rule(f"{iface_flag} {names[0]}", f"-g {target(names[0])}"))
+    elif names:
+        prefix = os.path.commonprefix(names)
+        bins: dict[str, list[str]] = {}
+        for name in names:
+            key = name[len(prefix)] if len(name) > len(prefix) else ""
+            bins.setdefault(key, []).append(name)
+        for key, members in sorted(bins.items()):
+            if len(members) == 1 or key == "":
+                root_rules.extend(Rule(f"{iface_flag} {m}", f"-g {target(m)}") for m in members)
+                continue
+            child = f"{root}-{key}"
+            root_rules.append(Rule(f"{iface_flag} {prefix}{key}+", f"-g {child}"))
+            child_rules = [Rule(f"{iface_flag} {m}", f"-g {target(m)}") for m in members]
+            children.append(Chain(child, (*child_rules, *end_rules)))
+    return [Chain(root, (*root_rules, *end_rules)), *children]
