@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from calico.api.misc import ClusterInformation, GlobalNetworkSet, KubeControllersConfiguration, NetworkSet
     from calico.api.node import Node
     from calico.api.policy import (
-        ICMPFields,
         EntityRule,
         GlobalNetworkPolicy,
+        ICMPFields,
         NetworkPolicy,
         Profile,
         Rule,
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     )
     from calico.api.pool import IPPool, IPReservation, check_pool_overlap, check_pool_update
     from calico.api.registry import MODELS, list_document, load_resource, parse_document, parse_resource
-    from calico.api.v1 import render_conversion, v1_to_v3_documents
+    from calico.api.v1 import convert_manifest, render_conversion, v1_to_v3_documents
     from calico.api.values import ASNumber, Port, Protocol
 
 _EXPORTS: dict[str, str] = {
@@ -62,11 +62,61 @@ _EXPORTS: dict[str, str] = {
     "NetworkSet": "misc", "GlobalNetworkSet": "misc", "ClusterInformation": "misc",
     "KubeControllersConfiguration": "misc",
     "FelixConfiguration": "felixconfig",
-    "v1_to_v3_documents": "v1", "render_conversion": "v1",
+    "v1_to_v3_documents": "v1", "render_conversion": "v1", "convert_manifest": "v1",
     "Port": "values", "Protocol": "values", "ASNumber": "values",
 }
 
-__all__ = ["API_GROUP", "API_VERSION", "BY_KIND", "KINDS", "KindInfo", "lookup_kind", *_EXPORTS]
+__all__ = [
+    "API_GROUP",
+    "API_VERSION",
+    "BY_KIND",
+    "KINDS",
+    "MODELS",
+    "ASNumber",
+    "BGPConfiguration",
+    "BGPFilter",
+    "BGPPeer",
+    "CalicoValidationError",
+    "ClusterInformation",
+    "ConversionError",
+    "EndpointPort",
+    "EntityRule",
+    "FelixConfiguration",
+    "FieldError",
+    "GlobalNetworkPolicy",
+    "GlobalNetworkSet",
+    "HostEndpoint",
+    "ICMPFields",
+    "IPPool",
+    "IPReservation",
+    "InsufficientIdentifiers",
+    "KindInfo",
+    "KubeControllersConfiguration",
+    "NetworkPolicy",
+    "NetworkSet",
+    "Node",
+    "ObjectMeta",
+    "Port",
+    "Profile",
+    "Protocol",
+    "Resource",
+    "Rule",
+    "ServiceAccountMatch",
+    "Tier",
+    "UnknownKindError",
+    "WorkloadEndpoint",
+    "check_pool_overlap",
+    "check_pool_update",
+    "convert_manifest",
+    "list_document",
+    "load_resource",
+    "lookup_kind",
+    "parse_document",
+    "parse_resource",
+    "render_conversion",
+    "v1_to_v3_documents",
+    "workload_endpoint_name",
+]
 
 
 def __getattr__(name: str) -> Any:

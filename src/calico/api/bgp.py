@@ -79,7 +79,7 @@ class BGPPeerSpec(CalicoModel):
 
 class BGPPeer(Resource):
     KIND = "BGPPeer"
-    spec: BGPPeerSpec = Field(default_factory=BGPPeerSpec)
+    spec: BGPPeerSpec = Field(default_factory=lambda: BGPPeerSpec.model_validate({}))
 
     def field_checks(self, errs: Errs) -> None:
         s = self.spec
@@ -198,7 +198,7 @@ _NON_DEFAULT_ONLY = (
 
 class BGPConfiguration(Resource):
     KIND = "BGPConfiguration"
-    spec: BGPConfigurationSpec = Field(default_factory=BGPConfigurationSpec)
+    spec: BGPConfigurationSpec = Field(default_factory=lambda: BGPConfigurationSpec.model_validate({}))
 
     def client_checks(self) -> list[FieldError]:
         if self.metadata.name == "default":
@@ -214,9 +214,7 @@ class BGPConfiguration(Resource):
         s = self.spec
         if s.log_severity_screen and s.log_severity_screen not in LOG_LEVELS:
             errs.tag("LogSeverityScreen", s.log_severity_screen, "logLevel")
-        for field, blocks in (("ServiceLoadBalancerIPs", s.service_load_balancer_ips),
-                              ("ServiceExternalIPs", s.service_external_ips),
-                              ("ServiceClusterIPs", s.service_cluster_ips)):
+        for blocks in (s.service_load_balancer_ips, s.service_external_ips, s.service_cluster_ips):
             for b in blocks or []:
                 try:
                     parse_cidr_or_ip(b.cidr)
@@ -333,7 +331,7 @@ class BGPFilterSpec(CalicoModel):
 
 class BGPFilter(Resource):
     KIND = "BGPFilter"
-    spec: BGPFilterSpec = Field(default_factory=BGPFilterSpec)
+    spec: BGPFilterSpec = Field(default_factory=lambda: BGPFilterSpec.model_validate({}))
 
     def field_checks(self, errs: Errs) -> None:
         s = self.spec

@@ -21,9 +21,7 @@ def port_name_problems(name: str) -> bool:
     """k8s IsValidPortName failed (or empty)."""
     if not name or len(name) > 15 or not _IANA_SVC.match(name):
         return True
-    if not re.search(r"[a-z]", name) or name.startswith("-") or name.endswith("-") or "--" in name:
-        return True
-    return False
+    return not re.search(r"[a-z]", name) or name.startswith("-") or name.endswith("-") or "--" in name
 
 
 class EndpointPort(CalicoModel):
@@ -65,7 +63,7 @@ class HostEndpointSpec(CalicoModel):
 
 class HostEndpoint(Resource):
     KIND = "HostEndpoint"
-    spec: HostEndpointSpec = Field(default_factory=HostEndpointSpec)
+    spec: HostEndpointSpec = Field(default_factory=lambda: HostEndpointSpec.model_validate({}))
 
     def field_checks(self, errs: Errs) -> None:
         s = self.spec
@@ -144,7 +142,7 @@ def workload_endpoint_name(node: str, orchestrator: str, workload: str = "", end
 
 class WorkloadEndpoint(Resource):
     KIND = "WorkloadEndpoint"
-    spec: WorkloadEndpointSpec = Field(default_factory=WorkloadEndpointSpec)
+    spec: WorkloadEndpointSpec = Field(default_factory=lambda: WorkloadEndpointSpec.model_validate({}))
 
     def expected_name(self) -> str:
         s = self.spec

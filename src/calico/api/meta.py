@@ -109,7 +109,7 @@ class Resource(CalicoModel):
     """Base of every v3 kind: ``kind``/``apiVersion`` are class data, ``metadata`` and ``spec`` fields."""
 
     KIND: ClassVar[str] = ""
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    metadata: ObjectMeta = Field(default_factory=lambda: ObjectMeta.model_validate({}))
     ALWAYS = frozenset({"metadata", "spec"})
 
     # -- identity -----------------------------------------------------------------------------

@@ -34,7 +34,7 @@ def _no_namespace_label(errs: Errs, labels: dict[str, str] | None) -> None:
 
 class NetworkSet(Resource):
     KIND = "NetworkSet"
-    spec: NetworkSetSpec = Field(default_factory=NetworkSetSpec)
+    spec: NetworkSetSpec = Field(default_factory=lambda: NetworkSetSpec.model_validate({}))
 
     def field_checks(self, errs: Errs) -> None:
         _check_nets(errs, self.spec.nets)
@@ -43,7 +43,7 @@ class NetworkSet(Resource):
 
 class GlobalNetworkSet(Resource):
     KIND = "GlobalNetworkSet"
-    spec: NetworkSetSpec = Field(default_factory=NetworkSetSpec)
+    spec: NetworkSetSpec = Field(default_factory=lambda: NetworkSetSpec.model_validate({}))
 
     def field_checks(self, errs: Errs) -> None:
         _check_nets(errs, self.spec.nets)
@@ -61,7 +61,7 @@ class ClusterInformationSpec(CalicoModel):
 
 class ClusterInformation(Resource):
     KIND = "ClusterInformation"
-    spec: ClusterInformationSpec = Field(default_factory=ClusterInformationSpec)
+    spec: ClusterInformationSpec = Field(default_factory=lambda: ClusterInformationSpec.model_validate({}))
 
     def field_checks(self, errs: Errs) -> None:
         guid = self.spec.cluster_guid

@@ -83,8 +83,8 @@ def _check_cidr(errs: Errs, field: str, value: str, version: int) -> None:
 
 class Node(Resource):
     KIND = "Node"
-    spec: NodeSpec = Field(default_factory=NodeSpec)
-    status: NodeStatus = Field(default_factory=NodeStatus)
+    spec: NodeSpec = Field(default_factory=lambda: NodeSpec.model_validate({}))
+    status: NodeStatus = Field(default_factory=lambda: NodeStatus.model_validate({}))
     ALWAYS = frozenset({"metadata", "spec", "status"})
 
     def field_checks(self, errs: Errs) -> None:

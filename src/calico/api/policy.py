@@ -23,7 +23,7 @@ from calico.api.checks import (
     name_ok,
 )
 from calico.api.meta import CalicoModel, Resource
-from calico.api.values import Port, Protocol, parse_cidr, parse_cidr_or_ip
+from calico.api.values import Port, Protocol, parse_cidr_or_ip
 
 ACTIONS = ("Allow", "Deny", "Log", "Pass")
 POLICY_TYPES = ("Ingress", "Egress")
@@ -163,8 +163,8 @@ class Rule(CalicoModel):
     icmp: ICMPFields | None = Field(None, alias="icmp")
     not_protocol: Protocol | None = Field(None, alias="notProtocol")
     not_icmp: ICMPFields | None = Field(None, alias="notICMP")
-    source: EntityRule = Field(default_factory=EntityRule)
-    destination: EntityRule = Field(default_factory=EntityRule)
+    source: EntityRule = Field(default_factory=lambda: EntityRule.model_validate({}))
+    destination: EntityRule = Field(default_factory=lambda: EntityRule.model_validate({}))
     http: HTTPMatch | None = Field(None, alias="http")
     metadata: RuleMetadata | None = None
 
@@ -219,7 +219,7 @@ class Rule(CalicoModel):
             v4 = v6 = False
             for n in nets or []:
                 try:
-                    net = parse_cidr(n)[1]
+                    net = parse_cidr_or_ip(n)[1]
                 except ValueError:
                     errs.add(field, n, "invalid CIDR")
                     continue
@@ -267,7 +267,7 @@ class ProfileSpec(CalicoModel):
 
 class Profile(Resource):
     KIND = "Profile"
-    spec: ProfileSpec = Field(default_factory=ProfileSpec)
+    spec: ProfileSpec = Field(default_factory=lambda: ProfileSpec.model_validate({}))
 
     def field_checks(self, errs: Errs) -> None:
         check_rules(errs, self.spec.ingress, self.spec.egress)
@@ -355,7 +355,7 @@ class _PolicyBase(Resource):
 
 class NetworkPolicy(_PolicyBase):
     KIND = "NetworkPolicy"
-    spec: NetworkPolicySpec = Field(default_factory=NetworkPolicySpec)
+    spec: NetworkPolicySpec = Field(default_factory=lambda: NetworkPolicySpec.model_validate({}))
 
     def field_checks(self, errs: Errs) -> None:
         spec = self.spec
@@ -371,7 +371,7 @@ class NetworkPolicy(_PolicyBase):
 
 class GlobalNetworkPolicy(_PolicyBase):
     KIND = "GlobalNetworkPolicy"
-    spec: GlobalNetworkPolicySpec = Field(default_factory=GlobalNetworkPolicySpec)
+    spec: GlobalNetworkPolicySpec = Field(default_factory=lambda: GlobalNetworkPolicySpec.model_validate({}))
 
     def field_checks(self, errs: Errs) -> None:
         spec = self.spec
@@ -418,7 +418,7 @@ class TierSpec(CalicoModel):
 
 class Tier(Resource):
     KIND = "Tier"
-    spec: TierSpec = Field(default_factory=TierSpec)
+    spec: TierSpec = Field(default_factory=lambda: TierSpec.model_validate({}))
 
     def apply_defaults(self) -> None:
         if self.spec.default_action is None:

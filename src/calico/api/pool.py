@@ -48,7 +48,7 @@ class IPPoolSpec(CalicoModel):
 
 class IPPool(Resource):
     KIND = "IPPool"
-    spec: IPPoolSpec = Field(default_factory=IPPoolSpec)
+    spec: IPPoolSpec = Field(default_factory=lambda: IPPoolSpec.model_validate({}))
     status: dict[str, Any] | None = None
 
     def version(self) -> int:
@@ -171,7 +171,7 @@ def check_pool_overlap(new_pool: IPPool, existing_pools: list[IPPool]) -> Any:
             other_net = parse_cidr(other.spec.cidr)[1]
         except ValueError:
             continue
-        if other_net.version == net.version and other_net.overlaps(net):  # type: ignore[arg-type]
+        if other_net.version == net.version and other_net.overlaps(net):
             errs.append(FieldError(
                 "IPPool.Spec.CIDR", new_pool.spec.cidr,
                 f"IPPool({new_pool.metadata.name}) CIDR overlaps with IPPool({other.metadata.name}) "
@@ -213,7 +213,7 @@ class IPReservationSpec(CalicoModel):
 
 class IPReservation(Resource):
     KIND = "IPReservation"
-    spec: IPReservationSpec = Field(default_factory=IPReservationSpec)
+    spec: IPReservationSpec = Field(default_factory=lambda: IPReservationSpec.model_validate({}))
 
     def field_checks(self, errs: Errs) -> None:
         for c in self.spec.reserved_cidrs or []:

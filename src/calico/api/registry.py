@@ -47,7 +47,7 @@ class _Models(dict[str, type[Resource]]):
     def __contains__(self, kind: object) -> bool:
         return kind in _LOCATIONS
 
-    def keys(self) -> Any:  # type: ignore[override]
+    def keys(self) -> Any:
         return list(_LOCATIONS)
 
     def __iter__(self) -> Any:
@@ -56,13 +56,13 @@ class _Models(dict[str, type[Resource]]):
     def __len__(self) -> int:
         return len(_LOCATIONS)
 
-    def items(self) -> Any:  # type: ignore[override]
+    def items(self) -> Any:
         return [(k, self[k]) for k in _LOCATIONS]
 
-    def values(self) -> Any:  # type: ignore[override]
+    def values(self) -> Any:
         return [self[k] for k in _LOCATIONS]
 
-    def get(self, kind: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, kind: str, default: Any = None) -> Any:
         return self[kind] if kind in _LOCATIONS else default
 
 
@@ -76,8 +76,8 @@ def model_for(kind: str, api_version: str = API_VERSION) -> type[Resource]:
     return MODELS[kind]
 
 
-def load_resource(doc: Mapping[str, Any], validate: bool = True) -> Resource:
-    """Build a v3 resource from a dict; apply defaults; optionally validate."""
+def load_resource(doc: Mapping[str, Any], validate: bool = True, defaults: bool = True) -> Resource:
+    """Build a v3 resource from a dict; apply Calico's defaults; optionally validate."""
     if not isinstance(doc, Mapping):
         raise CalicoValidationError([FieldError("", doc, "expected an object")])
     kind = doc.get("kind", "")
@@ -89,7 +89,8 @@ def load_resource(doc: Mapping[str, Any], validate: bool = True) -> Resource:
     if body.get("spec") is None:
         body.pop("spec", None)
     res = model.from_body(body)
-    res.apply_defaults()
+    if defaults:
+        res.apply_defaults()
     if validate:
         res.validate_calico()
     return res

@@ -304,7 +304,7 @@ def parse_cidr_or_ip(text: str) -> tuple[IPAddress, IPNetwork]:
     try:
         if "/" in text:
             iface = ipaddress.ip_interface(text)
-            addr_part, _, plen = text.partition("/")
+            plen = text.partition("/")[2]
             if not _DIGITS.match(plen):
                 raise ValueError(text)
             return iface.ip, iface.network

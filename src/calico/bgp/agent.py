@@ -128,8 +128,14 @@ class BgpAgent:
         root = self.paths.secrets_dir
         if root.is_dir():
             for path in root.glob("*/*"):
-                if path.is_file():
-                    out[(path.parent.name, path.name)] = path.read_text().strip()
+                if not path.is_file():
+                    continue
+                value = path.read_text().strip()
+                if '"' in value or "\n" in value:
+                    log.error("Ignoring BGP password %s: it contains a quote or newline, which BIRD cannot "
+                              "represent", path)
+                    continue
+                out[(path.parent.name, path.name)] = value
         return out
 
     def cluster_state(self) -> ClusterState:
@@ -228,7 +234,7 @@ class BgpAgent:
                 await self.apply()
                 async for batch in self.ds.watch(WATCH_PREFIX, revision + 1):
                     changed = False
-                    for event in batch:
+                    for event in batch:  # type: ignore[attr-defined]
                         changed |= self._store(event.key, event.value)
                     if changed:
                         await self.apply()

@@ -23,8 +23,8 @@ from calico.bgp.model import (
     FamilyPlan,
     FilterSpec,
     NodeInfo,
-    PeerKind,
     Peering,
+    PeerKind,
     PeerSpec,
     PoolInfo,
 )
@@ -180,9 +180,7 @@ class _Planner:
             mode = (spec.next_hop_mode or "").lower()
             if mode == "self":
                 next_hop = "self"
-            elif mode == "keep":
-                next_hop = "keep"
-            elif spec.keep_original_next_hop and not internal:
+            elif mode == "keep" or (spec.keep_original_next_hop and not internal):
                 next_hop = "keep"
             if spec.password:
                 password = self.state.secrets.get((spec.password.name, spec.password.key))

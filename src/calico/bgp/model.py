@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 DEFAULT_AS = 64512
 DEFAULT_PORT = 179
 
 
-class PeerKind(str, Enum):
+class PeerKind(StrEnum):
     """The protocol-name prefix; ``calicoctl node status`` derives PEER TYPE from it."""
 
     MESH = "Mesh"

@@ -32,8 +32,10 @@ def _env() -> jinja2.Environment:
 
 
 def _q(text: str) -> str:
-    """A BIRD string literal."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A BIRD string literal (BIRD has no escapes: quotes and newlines cannot be represented)."""
+    if '"' in text or "\n" in text:
+        raise ValueError(f"cannot put {text!r} in a BIRD string: it contains a quote or newline")
+    return '"' + text + '"'
 
 
 def filter_function_name(filter_name: str, direction: str, version: int) -> str:
@@ -125,8 +127,11 @@ def _peer_statements(peer: Peering, config: BirdConfig) -> list[str]:
         out.append(f"allow local as {peer.allow_local_as};")
     if peer.restart_time is not None:
         out.append(f"graceful restart time {peer.restart_time};")
-    keepalive = peer.keepalive_time or config.tuning.keepalive_time
-    hold = config.tuning.hold_time or (keepalive * 3 if peer.keepalive_time else None)
+    if peer.keepalive_time:  # BGPPeer.keepaliveTime: hold defaults to three keepalives
+        keepalive: int | None = peer.keepalive_time
+        hold: int | None = peer.keepalive_time * 3
+    else:
+        keepalive, hold = config.tuning.keepalive_time, config.tuning.hold_time
     if hold:
         out.append(f"hold time {hold};")
     if keepalive:

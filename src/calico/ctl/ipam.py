@@ -89,7 +89,7 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _g5(n: float) -> str:
-    return "%.5g" % n
+    return f"{n:.5g}"
 
 
 def _pct(n: float, total: float) -> str:
@@ -405,15 +405,17 @@ async def _release_from_reports(ds: Datastore, client: Any, reports: list[tuple[
             fail("data store is not locked. Either lock the data store, or re-run with --force")
         out.append("WARNING: Data store is not locked. Ignoring due to --force option")
 
-    leaked: dict[str, str] | None = None
-    handles: dict[str, str] | None = None
+    merged_ips: dict[str, str] | None = None
+    merged_handles: dict[str, str] | None = None
     for _, r in reports:
         ips = {a["ip"]: a.get("handle", "") for allocs in (r.get("allocations") or {}).values()
                for a in allocs if not a.get("inUse")}
-        leaked = ips if leaked is None else {ip: h for ip, h in ips.items() if ip in leaked}
+        merged_ips = ips if merged_ips is None else {ip: h for ip, h in ips.items() if ip in merged_ips}
         hs = {h["ID"]: str(h.get("Revision", "")) for h in r.get("leakedHandles") or []}
-        handles = hs if handles is None else {h: v for h, v in hs.items() if handles.get(h) == v}
-    leaked, handles = leaked or {}, handles or {}
+        merged_handles = hs if merged_handles is None else {
+            h: v for h, v in hs.items() if merged_handles.get(h) == v}
+    leaked: dict[str, str] = merged_ips or {}
+    handles: dict[str, str] = merged_handles or {}
 
     if leaked:
         out.append(f"Releasing {len(leaked)} old IPs...")
@@ -421,8 +423,8 @@ async def _release_from_reports(ds: Datastore, client: Any, reports: list[tuple[
         for ip, h in leaked.items():
             by_handle.setdefault(h, []).append(ip)
         unallocated: list[str] = []
-        for h, ips in by_handle.items():
-            unallocated += await client.release_ips(ips, handle=h or None)
+        for owner, owned in by_handle.items():
+            unallocated += await client.release_ips(owned, handle=owner or None)
         out.append(f"Released {len(leaked) - len(unallocated)} IPs successfully")
         if unallocated:
             out.append(f"{len(unallocated)} addresses marked as leaked in the report had already been cleaned up.")

@@ -187,7 +187,7 @@ def replace(ctx: click.Context, filename: str | None, recursive: bool, skip_empt
             rc = ResourceClient(ds)
 
             async def replace_one(res: Resource) -> Resource:
-                rv = res.metadata.resourceVersion
+                rv = res.metadata.resource_version
                 try:
                     return await rc.update(res)
                 except UpdateConflict as exc:

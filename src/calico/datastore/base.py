@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+import builtins
 from typing import Protocol
 
 
@@ -77,7 +78,7 @@ class Datastore(Protocol):
 
     async def get(self, key: str) -> KeyValue | None: ...
 
-    async def list(self, prefix: str) -> tuple[list[KeyValue], int]:
+    async def list(self, prefix: str) -> tuple[builtins.list[KeyValue], int]:
         """Every key under ``prefix`` (sorted) and the store revision the listing reflects."""
         ...
 

@@ -6,7 +6,6 @@ parses its arguments does not pay for gRPC start-up.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -316,7 +315,7 @@ def _json_type(value: object) -> str:
         return "object"
     if isinstance(value, str):
         return "string"
-    return json.dumps(str(type(value).__name__))
+    return type(value).__name__
 
 
 def _one_line(exc: BaseException) -> str:

@@ -330,8 +330,10 @@ class EtcdDatastore:
             raise Conflict(key, revision, int(kvs[0].mod_revision))
         return int(resp.header.revision)
 
-    async def put(self, key: str, value: str) -> int:
-        req = rpc.PutRequest(key=key.encode(), value=value.encode())
+    async def put(self, key: str, value: str, ttl: int | None = None) -> int:
+        """Unconditional write (with a fresh ``ttl``-second lease when given, e.g. status keys)."""
+        lease_id = await self._grant_lease(ttl) if ttl else 0
+        req = rpc.PutRequest(key=key.encode(), value=value.encode(), lease=lease_id)
 
         async def op(conn: _Conn, timeout: float) -> Any:
             return await conn.kv.Put(req, timeout=timeout, metadata=conn.metadata)

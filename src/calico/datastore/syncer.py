@@ -6,7 +6,8 @@ changed since what it already sent (including deletions of keys that vanished me
 consumer's picture always converges to the datastore's. It retries with back-off while the
 datastore is unreachable and never stops on its own; cancel the consuming task to stop it.
 
-Work is done only when the consumer pulls: nothing is listed or watched before the first item is
+Order is kept within a prefix (one watch each); updates of different prefixes may interleave in any
+order. Work is done only when the consumer pulls: nothing is listed or watched before the first item is
 asked for, and while the consumer is paused at most one batch per prefix is read ahead.
 """
 
@@ -104,7 +105,6 @@ class Syncer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
                 continue
-            backoff = self._min_backoff
             if not first:
                 self.resyncs += 1
             first = False
@@ -112,8 +112,13 @@ class Syncer:
             if items:
                 yield items
             yield self._transition(SyncStatus.IN_SYNC)  # never empty: the status was not IN_SYNC
+            loop = asyncio.get_running_loop()
+            watch_started = loop.time()
+            healthy = False
+            pause: float | None = None
             try:
                 async for events in self._watch_all(rev + 1):
+                    healthy = True
                     updates = self._apply(events)
                     if updates:
                         yield updates
@@ -121,12 +126,21 @@ class Syncer:
                 raise
             except Compacted as exc:
                 log.info("syncer: watch history compacted (%s); resyncing from a fresh list", exc)
+                backoff = self._min_backoff
             except Exception as exc:
-                self._log_failure("watch", exc, None)
+                # A watch that worked for a while starts the back-off afresh; one that fails at once
+                # again and again backs off, so a persistent error cannot spin list+watch.
+                if healthy or loop.time() - watch_started > 10:
+                    backoff = self._min_backoff
+                pause = backoff
+                backoff = min(backoff * 2, self._max_backoff)
+                self._log_failure("watch", exc, pause)
             # Tell the consumer at once that its picture may be stale.
             items = self._transition(SyncStatus.RESYNC)
             if items:
                 yield items
+            if pause is not None:
+                await asyncio.sleep(pause)
 
     # ------------------------------------------------------------------ internals
 
@@ -138,8 +152,8 @@ class Syncer:
         self.status = status
         return [status]
 
-    def _log_failure(self, what: str, exc: BaseException, retry_in: float | None) -> None:
-        when = f"; retrying in {retry_in:.1f}s" if retry_in is not None else "; resyncing"
+    def _log_failure(self, what: str, exc: BaseException, retry_in: float) -> None:
+        when = f"; retrying in {retry_in:.1f}s"
         if isinstance(exc, Unavailable):
             log.warning("syncer: datastore unavailable during %s: %s%s", what, exc, when)
         elif isinstance(exc, DatastoreError):

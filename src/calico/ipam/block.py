@@ -302,6 +302,15 @@ def fnv32(text: str) -> int:
     return h
 
 
+def _mix(h: int) -> int:
+    """Spread FNV's output: names differing only in the last character (node-1, node-2) would
+    otherwise start next to each other and collide on every claim (Calico seeds a PRNG instead)."""
+    z = (h + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return z ^ (z >> 31)
+
+
 def pool_blocks(pool: IPNetwork, block_size: int, host: str) -> Iterator[IPNetwork]:
     """Every block of a pool, starting at a host-seeded offset and wrapping round.
 
@@ -312,7 +321,7 @@ def pool_blocks(pool: IPNetwork, block_size: int, host: str) -> Iterator[IPNetwo
         return
     count = 1 << (block_size - pool.prefixlen)
     step = 1 << (pool.max_prefixlen - block_size)
-    start = fnv32(host) % count
+    start = _mix(fnv32(host)) % count
     base = int(pool.network_address)
     cls = type(pool)
     for i in range(count):

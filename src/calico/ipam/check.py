@@ -76,7 +76,7 @@ def _attr_string(handle: str | None, secondary: Mapping[str, str]) -> str:
     return f"Main:{handle or '<none>'} Extra:{extra}"
 
 
-def run_check(inp: CheckInput) -> CheckResult:  # noqa: C901 - one linear report, like Calico's
+def run_check(inp: CheckInput) -> CheckResult:
     out: list[str] = ["Checking IPAM for inconsistencies...", ""]
     allocations: dict[str, list[Allocation]] = {}
     by_node: dict[str, list[Allocation]] = {}

@@ -74,16 +74,28 @@ class IfaceMonitor:
         return self.prefixes is None or name.startswith(self.prefixes)
 
     async def run(self, emit: Callable[[IfaceEvent], None]) -> None:
-        """Run until cancelled, calling ``emit`` (must not block) for each change."""
+        """Run until cancelled, calling ``emit`` (must not block) for each change. A failed netlink
+        socket (e.g. ENOBUFS after an event burst) is reopened and followed by a full re-dump."""
         self._emit = emit
+        while True:
+            try:
+                await self._run_once()
+            except (OSError, RuntimeError) as exc:
+                log.warning("Interface monitor socket failed (%s); reopening and resyncing", exc)
+                await asyncio.sleep(0.5)
+
+    async def _run_once(self) -> None:
         async with self._open() as events:
             await events.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
             await self._dump()
-            emit(InSync())
+            self._emit(InSync())
             reader = asyncio.create_task(self._read(events))
             try:
                 while True:
-                    await asyncio.sleep(self.resync_interval)
+                    done, _ = await asyncio.wait({reader}, timeout=self.resync_interval)
+                    if done:
+                        reader.result()  # re-raise the socket error
+                        return
                     await self._dump()
             finally:
                 reader.cancel()

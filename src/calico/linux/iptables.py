@@ -109,13 +109,16 @@ class Table:
         self._kernel: SavedTable = SavedTable()
         self._dirty_kernel: set[str] = set()
         self._foreign_refs: set[str] = set()
+        self._refs: dict[str, int] = {}  # chain -> number of desired rules jumping to it
         self._needs_read = True
         self._last_read = 0.0
 
     # --- desired state (no I/O) ---------------------------------------------------------
     def update_chain(self, chain: Chain) -> None:
         self._check_owned(chain.name)
+        self._count_refs(self._chain_rules.get(chain.name, ()), -1)
         self._chain_rules[chain.name] = tuple(chain.rules)
+        self._count_refs(chain.rules, +1)
         self._chains.set_desired(chain.name, chain_hashes(chain))
 
     def update_chains(self, chains: Iterable[Chain]) -> None:
@@ -123,7 +126,7 @@ class Table:
             self.update_chain(chain)
 
     def remove_chain(self, name: str) -> None:
-        self._chain_rules.pop(name, None)
+        self._count_refs(self._chain_rules.pop(name, ()), -1)
         self._chains.delete_desired(name)
 
     def remove_chains(self, names: Iterable[str]) -> None:
@@ -197,6 +200,20 @@ class Table:
         if len(name) > 28:
             raise ValueError(f"chain name {name!r} is longer than 28 characters")
 
+    def _count_refs(self, rules: Iterable[Rule], delta: int) -> None:
+        for rule in rules:
+            for target in rule_targets(rule.action):
+                if self._owned(target):
+                    n = self._refs.get(target, 0) + delta
+                    if n > 0:
+                        self._refs[target] = n
+                    else:
+                        self._refs.pop(target, None)
+
+    def _deletable(self, name: str) -> bool:
+        """A stale chain can go unless a foreign rule or one of our desired rules still jumps to it."""
+        return name not in self._foreign_refs and name not in self._refs
+
     def _owned(self, name: str) -> bool:
         return name.startswith(self.owned_prefixes)
 
@@ -205,6 +222,8 @@ class Table:
         if self._owned(kernel_chain):
             raise ValueError(f"{kernel_chain!r} is a Calico chain; use update_chain for it")
         old = store.get(kernel_chain)
+        self._count_refs(old[0] if old else (), -1)
+        self._count_refs(rules, +1)
         if rules:
             store[kernel_chain] = (rules, hashes)
         else:
@@ -257,17 +276,19 @@ class Table:
         for name in self._chains.pending_deletions():
             if name in foreign_refs:
                 log.warning("Not deleting stale chain %s: a non-Calico rule still references it", name)
+            elif name in self._refs:
+                log.warning("Not deleting chain %s: a desired Calico rule still references it", name)
         self._needs_read = False
         self._last_read = time.monotonic()
         self._update_gauges()
-        stale = [n for n in self._chains.pending_deletions() if n not in foreign_refs]
+        stale = [n for n in self._chains.pending_deletions() if self._deletable(n)]
         log.info("Read back iptables %s (IPv%d): %d Calico chains, %d to rewrite, %d stale, "
                  "%d kernel chains to fix", self.name, self.ip_version, len(owned),
                  len(self._chains.pending_updates()), len(stale), len(self._dirty_kernel))
 
     def _write_deltas(self) -> bool:
         rewrites = sorted(self._chains.pending_updates())
-        deletions = sorted(n for n in self._chains.pending_deletions() if n not in self._foreign_refs)
+        deletions = sorted(n for n in self._chains.pending_deletions() if self._deletable(n))
         kernel_fixes = sorted(c for c in self._dirty_kernel if not self._kernel_in_sync(c))
         if not rewrites and not deletions and not kernel_fixes:
             self._dirty_kernel.clear()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,7 +22,7 @@ from calico.datastore.base import (
     Unavailable,
     WatchEvent,
 )
-from calico.datastore.config import DatastoreConfig, connect
+from calico.datastore.config import ConfigError, DatastoreConfig, connect
 from calico.datastore.etcd import EtcdDatastore
 from tests.support.etcd import EtcdServer, free_port
 from tests.support.procs import wait_until
@@ -132,10 +133,17 @@ def test_delete_prefix_counts(etcd: EtcdServer) -> None:
 
 def test_create_with_ttl_expires(etcd: EtcdServer) -> None:
     key = "/calico/felix/v2/ttl-test"
-    with_ds([etcd.url], lambda ds: ds.create(key, "alive", ttl=1))
+    key2 = "/calico/felix/v2/ttl-put"
+
+    async def body(ds: EtcdDatastore) -> None:
+        await ds.create(key, "alive", ttl=1)
+        await ds.put(key2, "status", ttl=1)
+
+    with_ds([etcd.url], body)
     assert etcd.etcdctl("get", key, "--print-value-only").stdout.strip() == "alive"
-    wait_until(lambda: etcd.etcdctl("get", key, "--print-value-only").stdout.strip() == "",
-               timeout=10, what="the leased key to expire")
+    assert etcd.etcdctl("get", key2, "--print-value-only").stdout.strip() == "status"
+    wait_until(lambda: etcd.etcdctl("get", "--prefix", "/calico/felix/v2/ttl-", "--keys-only").stdout.strip() == "",
+               timeout=10, what="the leased keys to expire")
 
 
 def test_unix_socket_endpoint(etcd: EtcdServer) -> None:
@@ -248,3 +256,45 @@ def test_watch_from_compacted_revision_raises_promptly(etcd: EtcdServer) -> None
         return time.monotonic() - start
 
     assert with_ds([etcd.url], body) < 2
+
+
+@pytest.fixture
+def hung_endpoint() -> Iterator[str]:
+    """A loopback port whose TCP handshake completes but which never speaks HTTP/2."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+def test_hung_endpoint_times_out_then_fails_over(etcd: EtcdServer, hung_endpoint: str) -> None:
+    async def body(ds: EtcdDatastore) -> tuple[float, float, list[WatchEvent]]:
+        t0 = time.monotonic()
+        rev = await ds.create(ROOT + "profiles/hung", "1")  # not idempotent: retried only as unsent
+        first = time.monotonic() - t0
+        t0 = time.monotonic()
+        await ds.get(ROOT + "profiles/hung")
+        second = time.monotonic() - t0
+        async for batch in ds.watch(ROOT + "profiles/", rev):
+            return first, second, batch
+        raise AssertionError("watch ended")
+
+    first, second, batch = with_ds([hung_endpoint, etcd.url], body)
+    assert first < 4 and second < 0.5
+    assert [e.value for e in batch] == ["1"]
+
+
+def test_hung_endpoint_alone_is_unavailable(hung_endpoint: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(Unavailable, match=hung_endpoint):
+        with_ds([hung_endpoint], lambda ds: ds.put("/calico/x", "y"), timeout=2.0)
+    assert time.monotonic() - start < 4
+
+
+def test_unreadable_certificate_file_is_a_config_error(tmp_path: Path) -> None:
+    cfg = DatastoreConfig(endpoints=["https://127.0.0.1:2379"], ca_cert_file=str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigError, match=r"could not read etcd CA certificate file .*missing\.pem: No such file"):
+        asyncio.run(connect(cfg))

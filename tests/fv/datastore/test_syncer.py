@@ -80,9 +80,10 @@ def test_initial_sync_and_live_updates_across_prefixes(etcd: EtcdServer) -> None
             await ds.put(RES + "ippools/p2", "pool2")
             await ds.put("/calico/felix/v2/outside", "still not watched")
             await ds.delete(IPAM + "assignment/ipv4/block/10.0.0.0-26")
-            rev = await ds.put(IPAM + "handle/h1", "handle")
-            await c.until(lambda: c.updates[-1].revision == rev)
-            assert c.state == await fresh_state(ds, prefixes)
+            await ds.put(IPAM + "handle/h1", "handle")
+            expected = await fresh_state(ds, prefixes)
+            # each prefix has its own watch: order holds within a prefix, not across prefixes
+            await c.until(lambda: c.state == expected)
             assert c.statuses[-1] is SyncStatus.IN_SYNC
             deletes = [u for u in c.updates if u.value is None]
             assert [d.key for d in deletes] == [IPAM + "assignment/ipv4/block/10.0.0.0-26"]
@@ -178,3 +179,31 @@ def test_waits_for_datastore_and_resyncs_after_connection_loss(
     messages = [r.getMessage() for r in caplog.records]
     assert any("datastore unavailable during list" in m and "retrying in" in m for m in messages)
     assert any("datastore unavailable during watch" in m for m in messages)
+
+
+def test_syncer_fails_over_to_the_next_endpoint(etcd: EtcdServer) -> None:
+    prefixes = [RES]
+
+    async def main() -> None:
+        proxy = await TcpProxy("127.0.0.1", etcd.port).start()
+        ds = EtcdDatastore(DatastoreConfig(endpoints=[proxy.url, etcd.unix_url]))
+        try:
+            c = Consumer(Syncer(ds, prefixes, max_backoff=0.3))
+            await c.until_in_sync()
+            first = await ds.put(RES + "tiers/before", "x")
+            await c.until(lambda: bool(c.updates) and c.updates[-1].revision == first)  # watch is open
+            assert ds.endpoint == proxy.url
+            await proxy.cut()  # the first endpoint dies while in use
+            t0 = time.monotonic()
+            rev = await ds.put(RES + "tiers/fo", "x")
+            assert time.monotonic() - t0 < 2
+            assert ds.endpoint == etcd.unix_url
+            await c.until(lambda: c.updates[-1].revision == rev and c.statuses[-1] is SyncStatus.IN_SYNC)
+            assert SyncStatus.RESYNC in c.statuses[3:]
+            assert c.state == await fresh_state(ds, prefixes)
+            await c.close()
+        finally:
+            await proxy.cut()
+            await ds.close()
+
+    asyncio.run(main())

@@ -3,7 +3,6 @@ common prefix keeps the per-packet cost sub-linear; ``goto`` so a match never sc
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
 
 from calico.felix.rules.model import Chain, Rule
@@ -21,7 +20,7 @@ def dispatch_tree(root: str, ifnames: Iterable[str], iface_flag: str, target: Ca
     if len(names) == 1:
         root_rules.append(Rule(f"{iface_flag} {names[0]}", f"-g {target(names[0])}"))
     elif names:
-        prefix = os.path.commonprefix(names)
+        prefix = _common_prefix(names)
         bins: dict[str, list[str]] = {}
         for name in names:
             key = name[len(prefix)] if len(name) > len(prefix) else ""
@@ -35,3 +34,11 @@ def dispatch_tree(root: str, ifnames: Iterable[str], iface_flag: str, target: Ca
             child_rules = [Rule(f"{iface_flag} {m}", f"-g {target(m)}") for m in members]
             children.append(Chain(child, (*child_rules, *end_rules)))
     return [Chain(root, (*root_rules, *end_rules)), *children]
+
+
+def _common_prefix(names: Sequence[str]) -> str:
+    first, last = min(names), max(names)
+    i = 0
+    while i < min(len(first), len(last)) and first[i] == last[i]:
+        i += 1
+    return first[:i]

@@ -111,6 +111,9 @@ def _protocol_matches(rule: ParsedRule, ip_version: int) -> list[str]:
 
 
 def _net_matches(rule: ParsedRule, ip_version: int) -> list[str]:
+    every = (*rule.src_net, *rule.dst_net, *rule.not_src_net, *rule.not_dst_net)
+    if every and not _nets_for(every, ip_version):
+        raise _Skip  # a rule whose CIDRs are all of the other family is that family's rule
     parts: list[str] = []
     for flag, direction, nets, negate in (("--source", "src", rule.src_net, False),
                                           ("--destination", "dst", rule.dst_net, False),

@@ -195,7 +195,8 @@ class RuleRenderer:
                            lambda n: names.chain_name("cali-tw-", n), end),
         ]
 
-    def host_dispatch_chains(self, endpoints: Mapping[str, HostEndpointInfo], ip_version: int) -> dict[str, list[Chain]]:
+    def host_dispatch_chains(self, endpoints: Mapping[str, HostEndpointInfo],
+                             ip_version: int) -> dict[str, list[Chain]]:
         """Host endpoint dispatch by table, keyed by interface name (``*`` or
         ``WILDCARD_HEP_IFACE`` = all interfaces).  Unknown interfaces fall through (RETURN),
         unless a wildcard host endpoint exists, whose chains then catch them."""

@@ -1,0 +1,247 @@
+"""The Dataplane: managers fed by calc-graph messages and interface events, applied in one order.
+
+``on_update(msg)`` and ``on_iface_event(ev)`` only change in-memory state (no I/O). ``apply()``
+does all kernel work, always in this order (felix.md §4.5):
+
+1. managers' deferred work (render chains, compute routes) -- pure;
+2. IP sets: creates and member updates (before any rule references them);
+3. interfaces, sysctls, VXLAN/IPIP devices and FDB, then routes and neighbours;
+4. iptables: raw, mangle, nat, filter (one ``iptables-restore --noflush`` each, only what differs);
+5. IP sets: deletions (after iptables stopped referencing them);
+6. conntrack cleanup for workload IPs whose route went away.
+
+``apply()`` is synchronous (the drivers run commands and netlink); the daemon runs it in a worker
+thread while its event loop keeps receiving updates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from calico.felix.config import FelixConfig
+from calico.felix.dataplane.context import TABLE_NAMES, DataplaneContext
+from calico.felix.dataplane.endpoint_mgr import EndpointManager
+from calico.felix.dataplane.hostep_mgr import HostEndpointManager
+from calico.felix.dataplane.ipsets_mgr import IPSetsManager
+from calico.felix.dataplane.masq_mgr import MasqManager
+from calico.felix.dataplane.overlay_mgr import IPIPManager, VXLANManager
+from calico.felix.dataplane.policy_mgr import PolicyManager
+from calico.felix.rules.config import ProtoPort, RenderConfig
+from calico.felix.rules.render import RuleRenderer
+from calico.linux import ifacemon
+from calico.linux.conntrack import Conntrack, ConntrackError
+from calico.linux.ipsets import IPSets
+from calico.linux.iptables import Table
+from calico.linux.routes import RouteTable
+from calico.linux.sysctl import SysctlError, Sysctls
+
+log = logging.getLogger(__name__)
+
+
+def render_config(cfg: FelixConfig, *, vxlan: bool = False, ipip: bool = False) -> RenderConfig:
+    """RenderConfig for the rule renderer from Felix parameters."""
+    return RenderConfig.with_mark_mask(
+        cfg["IptablesMarkMask"],
+        workload_iface_prefixes=tuple(cfg["InterfacePrefix"]),
+        filter_allow_action=cfg["IptablesFilterAllowAction"],
+        mangle_allow_action=cfg["IptablesMangleAllowAction"],
+        filter_deny_action=cfg["IptablesFilterDenyAction"],
+        default_endpoint_to_host_action=cfg["DefaultEndpointToHostAction"],
+        failsafe_inbound=tuple(ProtoPort.parse(p) for p in cfg["FailsafeInboundHostPorts"]),
+        failsafe_outbound=tuple(ProtoPort.parse(p) for p in cfg["FailsafeOutboundHostPorts"]),
+        nat_outgoing_address=cfg["NATOutgoingAddress"],
+        nat_port_range=cfg["NATPortRange"],
+        nat_outgoing_interface_filter=cfg["IptablesNATOutgoingInterfaceFilter"],
+        log_prefix=cfg["LogPrefix"],
+        log_rate_limit=cfg["LogActionRateLimit"],
+        log_rate_limit_burst=cfg["LogActionRateLimitBurst"],
+        ipip_enabled=ipip,
+        vxlan_enabled=vxlan,
+        vxlan_port=cfg["VXLANPort"],
+        chain_insert_mode=cfg["ChainInsertMode"],
+        disable_conntrack_invalid_check=cfg["DisableConntrackInvalidCheck"],
+        allow_vxlan_packets_from_workloads=cfg["AllowVXLANPacketsFromWorkloads"],
+        allow_ipip_packets_from_workloads=cfg["AllowIPIPPacketsFromWorkloads"],
+    )
+
+
+@dataclass
+class ApplyStats:
+    applies: int = 0
+    failures: int = 0
+    last_apply_seconds: float = 0.0
+    first_apply_seconds: float | None = None
+    messages: dict[str, int] = field(default_factory=dict)
+
+
+StatusSink = Callable[[str, object, str | None], None]  # ("workload"|"host", id, status)
+
+
+class Dataplane:
+    def __init__(self, cfg: FelixConfig, *, netns: str | None = None, status_sink: StatusSink | None = None) -> None:
+        self.cfg = cfg
+        self.hostname = cfg.hostname
+        versions = (4, 6) if cfg["Ipv6Support"] else (4,)
+        backend = cfg["IptablesBackend"]
+        refresh = None  # the daemon decides when to read back (refresh_* below)
+        tables = {(t, v): Table(t, v, netns=netns, insert_mode=cfg["ChainInsertMode"], backend=backend,
+                                lock_timeout=cfg["IptablesLockTimeout"], refresh_interval=refresh)
+                  for v in versions for t in TABLE_NAMES}
+        self.conntrack = Conntrack(netns)
+        self._conntrack_pending: set[str] = set()
+        routes = {v: RouteTable(v, netns=netns, iface_prefixes=cfg["InterfacePrefix"],
+                                device_route_protocol=cfg["DeviceRouteProtocol"],
+                                remove_external_routes=cfg["RemoveExternalRoutes"],
+                                on_route_removed=self._conntrack_pending.add) for v in versions}
+        self.ctx = DataplaneContext(
+            renderer=RuleRenderer(render_config(cfg, vxlan=cfg["VXLANEnabled"], ipip=cfg["IpInIpEnabled"])),
+            versions=versions, tables=tables, ipsets={v: IPSets(v, netns=netns) for v in versions},
+            routes=routes, sysctls=Sysctls(netns), iface_prefixes=tuple(cfg["InterfacePrefix"]),
+            max_ipset_size=cfg["MaxIpsetSize"], netns=netns)
+        sink = status_sink or (lambda _k, _i, _s: None)
+        self.ipsets_mgr = IPSetsManager(self.ctx)
+        self.policy_mgr = PolicyManager(self.ctx)
+        self.endpoint_mgr = EndpointManager(self.ctx, on_status=lambda i, s: sink("workload", i, s))
+        self.hostep_mgr = HostEndpointManager(self.ctx, on_status=lambda i, s: sink("host", i, s))
+        self.masq_mgr = MasqManager(self.ctx)
+        self.vxlan_mgr = VXLANManager(self.ctx, self.hostname, forced=cfg["VXLANEnabled"], vni=cfg["VXLANVNI"],
+                                      port=cfg["VXLANPort"], mtu=cfg["VXLANMTU"])
+        self.ipip_mgr = IPIPManager(self.ctx, self.hostname, forced=cfg["IpInIpEnabled"],
+                                    address=cfg["IpInIpTunnelAddr"], mtu=cfg["IpInIpMtu"])
+        self.managers = [self.ipsets_mgr, self.policy_mgr, self.endpoint_mgr, self.hostep_mgr, self.masq_mgr,
+                         self.vxlan_mgr, self.ipip_mgr]
+        self.stats = ApplyStats()
+        self._encap: tuple[bool, bool] | None = None
+        self._kernel_configured = False
+        self.in_sync = False  # set after the first successful apply
+
+    # --- inputs (no I/O) ------------------------------------------------------------------------
+    def on_update(self, msg: object) -> None:
+        name = type(msg).__name__
+        self.stats.messages[name] = self.stats.messages.get(name, 0) + 1
+        for mgr in self.managers:
+            mgr.on_update(msg)
+
+    def on_iface_event(self, ev: object) -> None:
+        if isinstance(ev, ifacemon.LinkEvent):
+            if ev.present:
+                self.ctx.links[ev.name] = (ev.index, ev.up)
+            else:
+                self.ctx.links.pop(ev.name, None)
+                self.ctx.addrs.pop(ev.name, None)
+            for rt in self.ctx.routes.values():
+                rt.on_iface_update(ev.name, ev.index if ev.present else None, ev.up)
+            self.endpoint_mgr.on_link(ev.name, ev.up, ev.present)
+        elif isinstance(ev, ifacemon.AddrEvent):
+            self.ctx.addrs[ev.name] = ev.addrs
+        else:
+            return
+        self.hostep_mgr.on_iface_change()
+        self.vxlan_mgr.on_iface_change()
+
+    # --- refresh (drift repair) -------------------------------------------------------------------
+    def refresh_iptables(self) -> None:
+        for t in self.ctx.all_tables():
+            t.refresh()
+
+    def refresh_ipsets(self) -> None:
+        for s in self.ctx.ipsets.values():
+            s.refresh()
+
+    def refresh_routes(self) -> None:
+        for rt in self.ctx.routes.values():
+            rt.refresh()
+        self.vxlan_mgr.refresh()
+
+    # --- apply ----------------------------------------------------------------------------------
+    def _update_static(self) -> None:
+        encap = (self.vxlan_mgr.enabled, self.ipip_mgr.enabled)
+        if encap == self._encap:
+            return
+        self._encap = encap
+        rc = dataclasses.replace(self.ctx.renderer.config, vxlan_enabled=encap[0], ipip_enabled=encap[1])
+        self.ctx.renderer = RuleRenderer(rc)
+        r = self.ctx.renderer
+        for v in self.ctx.versions:
+            for table, chains in r.static_chains(v).items():
+                self.ctx.table(table, v).update_chains(chains)
+            for table, hooks in r.kernel_hooks(v).items():
+                for kchain, rules in hooks.items():
+                    self.ctx.table(table, v).set_rule_inserts(kchain, rules)
+            for table, hooks in r.kernel_appends(v).items():
+                for kchain, rules in hooks.items():
+                    self.ctx.table(table, v).set_rule_appends(kchain, rules)
+            # Floating-IP chains are referenced by the static nat chains; this port has no floating IPs.
+            for chain in r.floating_ip_chains((), v):
+                self.ctx.table("nat", v).update_chain(chain)
+        self.masq_mgr._dirty = True
+
+    def _configure_kernel(self) -> None:
+        if self._kernel_configured:
+            return
+        try:
+            self.ctx.sysctls.configure_global(ipv4_forwarding=self.cfg["IPForwarding"] == "enabled",
+                                              ipv6_forwarding=6 in self.ctx.versions
+                                              and self.cfg["IPForwarding"] == "enabled")
+        except SysctlError as exc:
+            log.error("Could not enable IP forwarding: %s", exc)
+            raise
+        self._kernel_configured = True
+
+    def apply(self) -> None:
+        """All kernel work in the fixed order; raises the driver's error when a step fails (the
+        state stays dirty, so the next apply retries)."""
+        start = time.monotonic()
+        try:
+            self._update_static()
+            for mgr in self.managers:
+                mgr.complete_deferred_work()
+            self._configure_kernel()
+            for s in self.ctx.ipsets.values():
+                s.apply_updates()
+            self.endpoint_mgr.apply_sysctls()
+            self.vxlan_mgr.apply_kernel()
+            self.ipip_mgr.apply_kernel()
+            for rt in self.ctx.routes.values():
+                rt.apply()
+            for v in self.ctx.versions:
+                for table in TABLE_NAMES:
+                    self.ctx.table(table, v).apply()
+            for s in self.ctx.ipsets.values():
+                s.apply_deletions()
+            self._cleanup_conntrack()
+        except Exception:
+            self.stats.failures += 1
+            raise
+        elapsed = time.monotonic() - start
+        self.stats.applies += 1
+        self.stats.last_apply_seconds = elapsed
+        if self.stats.first_apply_seconds is None:
+            self.stats.first_apply_seconds = elapsed
+            log.info("First dataplane apply complete in %.3fs", elapsed)
+        self.in_sync = True
+
+    def _cleanup_conntrack(self) -> None:
+        while self._conntrack_pending:
+            ip = self._conntrack_pending.pop()
+            try:
+                self.conntrack.remove_flows_for_ip(ip)
+            except ConntrackError as exc:
+                log.warning("Conntrack cleanup for %s failed: %s", ip, exc)
+
+    @property
+    def needs_apply(self) -> bool:
+        """True when something is still pending (e.g. an interface came up: sysctls to write)."""
+        return self.endpoint_mgr.sysctls_pending
+
+    def close(self) -> None:
+        for rt in self.ctx.routes.values():
+            rt.close()
+
+    def counts(self) -> dict[str, int]:
+        return {"endpoints": self.endpoint_mgr.num_endpoints, "policies": len(self.policy_mgr.policies),
+                "profiles": len(self.policy_mgr.profiles), "ipsets": self.ipsets_mgr.num_sets}

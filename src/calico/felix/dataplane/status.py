@@ -1,0 +1,143 @@
+"""StatusManager: Felix heartbeat and endpoint status records in the datastore (felix.md §4.7).
+
+Keys (etcd v3, region ``no-region``), values as Calico writes them:
+
+* ``/calico/felix/v2/no-region/host/<host>/status`` (lease of ``ReportingTTLSecs``) and
+  ``.../last_reported_status`` (no TTL): ``{"time": <RFC3339>, "uptime": <s>, "first_update": bool}``;
+* ``.../host/<host>/workload/<orchestrator>/<workload>/endpoint/<endpoint>``: ``{"status": "up"}``
+  (``down``/``error``), only with ``EndpointReportingEnabled``; ``/`` in a name is escaped ``%2f``;
+* ``.../host/<host>/endpoint/<hostendpoint>`` for host endpoints.
+
+Endpoint statuses are collected from the dataplane (no I/O there) and written by
+:meth:`StatusManager.run`, rate-limited by ``EndpointReportingDelaySecs``; records of endpoints
+this host no longer has are deleted, including stale ones left by a previous run. A datastore
+outage only delays the writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from calico.datastore.base import NotFound
+from calico.felix import messages as m
+
+log = logging.getLogger(__name__)
+
+REGION = "no-region"
+
+
+def _esc(name: str) -> str:
+    return name.replace("/", "%2f")
+
+
+def host_prefix(hostname: str) -> str:
+    return f"/calico/felix/v2/{REGION}/host/{hostname}/"
+
+
+def status_key(hostname: str, kind: str, ident: object) -> str:
+    if kind == "workload" and isinstance(ident, m.WorkloadEndpointID):
+        wl = f"{ident.namespace}/{ident.workload}" if ident.namespace else ident.workload
+        return (f"{host_prefix(hostname)}workload/{_esc(ident.orchestrator)}/{_esc(wl)}/endpoint/"
+                f"{_esc(ident.endpoint)}")
+    if kind == "host" and isinstance(ident, m.HostEndpointID):
+        return f"{host_prefix(hostname)}endpoint/{_esc(ident.endpoint_id)}"
+    raise ValueError(f"no status key for {kind} {ident!r}")
+
+
+class StatusManager:
+    def __init__(self, ds: Any, hostname: str, *, interval: float = 30.0, ttl: float = 90.0,
+                 endpoint_reporting: bool = False, endpoint_delay: float = 1.0) -> None:
+        self.ds = ds
+        self.hostname = hostname
+        self.interval = interval
+        self.ttl = ttl
+        self.endpoint_reporting = endpoint_reporting
+        self.endpoint_delay = endpoint_delay
+        self.started = time.monotonic()
+        self._first = True
+        self._pending: dict[str, str | None] = {}
+        self._written: dict[str, str] = {}
+        self._cleaned = False
+        self._wake = asyncio.Event()
+        self.write_errors = 0
+
+    def on_status(self, kind: str, ident: object, status: str | None) -> None:
+        """Dataplane callback (no I/O): remember the newest status of an endpoint."""
+        if not self.endpoint_reporting:
+            return
+        self._pending[status_key(self.hostname, kind, ident)] = status
+        self._wake.set()
+
+    async def run(self) -> None:
+        next_beat = 0.0
+        while True:
+            now = time.monotonic()
+            if self.interval > 0 and now >= next_beat:
+                ok = await self._heartbeat()
+                next_beat = now + (self.interval if ok else min(self.interval, 2.0))
+            if self.endpoint_reporting and (self._pending or not self._cleaned):
+                await self._write_endpoints()
+            timeout = max(0.05, next_beat - time.monotonic()) if self.interval > 0 else None
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+                await asyncio.sleep(self.endpoint_delay)  # rate limit: batch what arrives meanwhile
+            except TimeoutError:
+                pass
+
+    async def _heartbeat(self) -> bool:
+        doc = {"time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "uptime": round(time.monotonic() - self.started, 3), "first_update": self._first}
+        value = json.dumps(doc)
+        try:
+            await self.ds.put(host_prefix(self.hostname) + "status", value, ttl=int(self.ttl))
+            await self.ds.put(host_prefix(self.hostname) + "last_reported_status", value)
+        except Exception as exc:
+            self.write_errors += 1
+            log.warning("Could not write Felix status report (datastore unavailable?): %s", exc)
+            return False
+        self._first = False
+        return True
+
+    async def _write_endpoints(self) -> None:
+        try:
+            if not self._cleaned:
+                await self._cleanup_stale()
+            for key, status in list(self._pending.items()):
+                if status is None:
+                    if key in self._written:
+                        await self._delete(key)
+                        self._written.pop(key, None)
+                elif self._written.get(key) != status:
+                    await self.ds.put(key, json.dumps({"status": status}))
+                    self._written[key] = status
+                self._pending.pop(key, None)
+        except Exception as exc:
+            self.write_errors += 1
+            log.warning("Could not write endpoint status (will retry): %s", exc)
+
+    async def _cleanup_stale(self) -> None:
+        prefix = host_prefix(self.hostname)
+        kvs, _ = await self.ds.list(prefix)
+        for kv in kvs:
+            key = kv.key
+            if ("/workload/" in key or "/endpoint/" in key) and key not in self._pending:
+                await self._delete(key)
+                log.info("Removed stale endpoint status %s", key)
+        self._cleaned = True
+
+    async def _delete(self, key: str) -> None:
+        try:
+            await self.ds.delete(key)
+        except NotFound:
+            pass
+
+    async def remove_all_endpoint_statuses(self) -> None:
+        for key in list(self._written):
+            await self._delete(key)
+        self._written.clear()

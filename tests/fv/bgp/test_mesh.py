@@ -1,0 +1,197 @@
+"""Scenarios (a) default node-to-node mesh and (b) a route reflector with the mesh off.
+
+Four host namespaces on one L2 segment (a bridge inside a router namespace), each running
+calico-node with real BIRD, against real etcd. Workload IPs come from Calico IPAM; each
+workload is wired to its host as the CNI plugin and Felix would (the /32 route and proxy ARP are
+programmed by the test, Felix being disabled here). Route learning is entirely real.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.fv.bgp.support import (
+    Bridge,
+    CalicoHost,
+    add_workload,
+    auto_assign,
+    patch_node,
+    ping,
+    put_resource,
+    workdir,
+)
+from tests.support.etcd import EtcdServer
+from tests.support.netns import Netns
+from tests.support.procs import wait_until
+
+pytestmark = [pytest.mark.needs_etcd, pytest.mark.needs_root, pytest.mark.needs_bird, pytest.mark.slow]
+
+POOL = "172.16.0.0/16"
+
+
+@dataclass
+class Mesh:
+    etcd: EtcdServer
+    hosts: list[CalicoHost]
+    workloads: dict[str, tuple[Netns, str]]  # host name -> (namespace, ip)
+    blocks: dict[str, str]  # host name -> its block
+
+
+def _block_of(ip: str) -> str:
+    a, b, c, d = (int(x) for x in ip.split("."))
+    return f"{a}.{b}.{c}.{d - d % 64}/26"
+
+
+@pytest.fixture(scope="module")
+def mesh(etcd_server: EtcdServer) -> Iterator[Mesh]:
+    etcd_server.wipe()
+    namespaces: list[Netns] = []
+    hosts: list[CalicoHost] = []
+
+    def ns(name: str) -> Netns:
+        n = Netns(name)
+        namespaces.append(n)
+        return n
+
+    with workdir() as wd:
+        try:
+            fabric = Bridge(ns("mfab"))
+            put_resource(etcd_server.url, "IPPool", "pool1", {
+                "cidr": POOL, "blockSize": 26, "ipipMode": "Never", "vxlanMode": "Never", "nodeSelector": "all()"})
+            for i in range(1, 5):
+                host_ns = ns(f"mh{i}")
+                ip = f"10.10.0.1{i}/24"
+                fabric.plug(host_ns, ip)
+                hosts.append(CalicoHost(host_ns, f"host{i}", ip, etcd_server.unix_url, wd))
+            for h in hosts[:3]:
+                h.start()
+            for h in hosts[:3]:
+                h.wait_started()
+            workloads: dict[str, tuple[Netns, str]] = {}
+            blocks: dict[str, str] = {}
+            for i, h in enumerate(hosts[:3], start=1):
+                ip = auto_assign(etcd_server.url, h.name)
+                workloads[h.name] = (add_workload(ns, h, ip, f"m{i}"), ip)
+                blocks[h.name] = _block_of(ip)
+            yield Mesh(etcd_server, hosts, workloads, blocks)
+        finally:
+            for h in hosts:
+                h.stop()
+            for n in reversed(namespaces):
+                n.delete()
+
+
+def _has_route(host: CalicoHost, dst: str, via: str) -> bool:
+    route = host.route_to(dst)
+    return route is not None and route.get("gateway") == via and route.get("protocol") == "bird"
+
+
+def test_a_every_host_learns_the_others_blocks(mesh: Mesh) -> None:
+    trio = mesh.hosts[:3]
+    for h in trio:
+        for other in trio:
+            if other is h:
+                continue
+            wait_until(lambda h=h, o=other: _has_route(h, mesh.blocks[o.name], o.bare_ip), timeout=20,
+                       what=f"{h.name} to learn {other.name}'s block {mesh.blocks[other.name]}")
+        own = h.route_to(mesh.blocks[h.name])
+        assert own is not None and own.get("type") == "blackhole", own
+    # Workload /32s inside a node's own block are not advertised.
+    for h in trio:
+        for other in trio:
+            if other is not h:
+                assert h.route_to(mesh.workloads[other.name][1]) is None
+
+
+def test_a_workloads_on_different_hosts_ping_each_other(mesh: Mesh) -> None:
+    names = [h.name for h in mesh.hosts[:3]]
+    for src, dst in zip(names, names[1:] + names[:1], strict=True):
+        src_ns, _ = mesh.workloads[src]
+        _, dst_ip = mesh.workloads[dst]
+        wait_until(lambda s=src_ns, d=dst_ip: ping(s, d), timeout=15, what=f"{src} workload to ping {dst_ip}")
+
+
+def test_a_node_status_shows_mesh_peers_established(mesh: Mesh) -> None:
+    h1 = mesh.hosts[0]
+
+    def established() -> str | None:
+        res = h1.calicoctl("node", "status")
+        return res.stdout if res.returncode == 0 and res.stdout.count("Established") == 2 else None
+
+    out = wait_until(established, timeout=20, what="two Established mesh peers in node status")
+    assert out.startswith("Calico process is running.\n\nIPv4 BGP status\n")
+    for peer in ("10.10.0.12", "10.10.0.13"):
+        assert re.search(rf"\| {re.escape(peer)} +\| node-to-node mesh \| up +\| [0-9:]+ \| Established \|", out)
+    assert "IPv6 BGP status\nNo IPv6 peers found." in out
+
+
+def test_b_route_reflector_with_mesh_off(mesh: Mesh) -> None:
+    rr = mesh.hosts[3]
+    rr.env["CALICO_BGP_HOLD_TIME"] = "3"
+    rr.start()
+    rr.wait_started()
+    patch_node(mesh.etcd.url, rr.name, lambda doc: (
+        doc["metadata"].setdefault("labels", {}).update({"route-reflector": "true"}),
+        doc["spec"]["bgp"].update({"routeReflectorClusterID": "244.0.0.1"})))
+    put_resource(mesh.etcd.url, "BGPPeer", "peer-with-rr",
+                 {"nodeSelector": "all()", "peerSelector": "route-reflector == 'true'"})
+    put_resource(mesh.etcd.url, "BGPConfiguration", "default", {"nodeToNodeMeshEnabled": False})
+    clients = mesh.hosts[:3]
+
+    def protocols(h: CalicoHost) -> list[str]:
+        return re.findall(r"^((?:Mesh|Node|Global)_\S+)\s+BGP\s+\S+\s+(\S+)", h.birdc("show protocols"), re.M)
+
+    for c in clients:
+        wait_until(lambda c=c: protocols(c) == [("Node_10_10_0_14", "up")], timeout=20,
+                   what=f"{c.name} to peer only with the route reflector")
+    wait_until(lambda: sorted(protocols(rr)) == [(f"Node_10_10_0_1{i}", "up") for i in (1, 2, 3)], timeout=20,
+               what="the route reflector to peer with its three clients")
+    assert "rr client;" in rr.bird_config.read_text()
+    # Routes still reach every host, with the originating host as next hop (reflected, not rewritten).
+    for h in clients:
+        for other in clients:
+            if other is not h:
+                wait_until(lambda h=h, o=other: _has_route(h, mesh.blocks[o.name], o.bare_ip), timeout=20,
+                           what=f"{h.name} to learn {other.name}'s block through the reflector")
+    for o in clients:
+        wait_until(lambda o=o: _has_route(rr, mesh.blocks[o.name], o.bare_ip), timeout=10,
+                   what=f"the reflector to install {o.name}'s block: {rr.route_to(mesh.blocks[o.name])}")
+    src_ns, _ = mesh.workloads["host1"]
+    _, dst_ip = mesh.workloads["host3"]
+    wait_until(lambda: ping(src_ns, dst_ip), timeout=15, what="ping across the reflected routes")
+
+
+def test_bad_input_keeps_last_good_config_and_is_logged(mesh: Mesh) -> None:
+    h1 = mesh.hosts[0]
+    good = h1.bird_config.read_text()
+    # A BGPPeer the agent cannot use: logged with the field, ignored.
+    from tests.fv.bgp.support import with_ds
+
+    async def bad_peer(ds: object) -> None:
+        from calico.datastore.keys import resource_key
+
+        await ds.put(resource_key("BGPPeer", "broken"),  # type: ignore[attr-defined]
+                     '{"kind":"BGPPeer","apiVersion":"projectcalico.org/v3","metadata":{"name":"broken"},'
+                     '"spec":{"peerIP":"10.0.0","asNumber":65000}}')
+
+    with_ds(mesh.etcd.url, bad_peer)
+    wait_until(lambda: "spec.peerIP: '10.0.0' is not a valid IP address" in h1.log(), timeout=10,
+               what="the agent to log the invalid BGPPeer")
+    # A filter BIRD itself rejects (prefix range upside down): not written, BIRD keeps running the old one.
+    put_resource(mesh.etcd.url, "BGPFilter", "upside-down", {"exportV4": [
+        {"action": "Reject", "cidr": "172.16.0.0/16", "matchOperator": "In", "prefixLength": {"min": 30, "max": 20}}]})
+    put_resource(mesh.etcd.url, "BGPPeer", "uses-filter",
+                 {"node": "host1", "peerIP": "10.10.0.99", "asNumber": 65000, "filters": ["upside-down"]})
+    wait_until(lambda: "BIRD rejected the new configuration; keeping the last good one running" in h1.log(),
+               timeout=10, what="the agent to report BIRD's rejection")
+    assert h1.bird_config.read_text() == good
+    assert "Node_10_10_0_14" in h1.birdc("show protocols")  # BIRD still answers with the old config
+    # Fixing the filter lets the next config through.
+    put_resource(mesh.etcd.url, "BGPFilter", "upside-down", {"exportV4": [
+        {"action": "Reject", "cidr": "172.16.0.0/16", "matchOperator": "In", "prefixLength": {"min": 20, "max": 30}}]})
+    wait_until(lambda: "Node_10_10_0_99" in h1.bird_config.read_text(), timeout=10, what="the fixed config")
+    wait_until(lambda: "Node_10_10_0_99" in h1.birdc("show protocols"), timeout=10, what="BIRD to load it")

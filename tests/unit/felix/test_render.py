@@ -1,0 +1,271 @@
+"""The pure rule renderer: exact rules for representative inputs (felix.md §2)."""
+
+from __future__ import annotations
+
+from calico.felix.messages import (
+    HostEndpointInfo,
+    NatInfo,
+    ParsedPolicy,
+    ParsedProfile,
+    ParsedRule,
+    PolicyID,
+    PortRange,
+    ProfileID,
+    TierInfo,
+    WorkloadEndpointInfo,
+    net_set_id,
+)
+from calico.felix.rules.config import ProtoPort, RenderConfig
+from calico.felix.rules.model import Chain
+from calico.felix.rules.names import chain_name, ipset_name, sanitize_comment
+from calico.felix.rules.render import RuleRenderer, count_rules, policy_table
+
+R = RuleRenderer(RenderConfig())
+P1 = PolicyID("default", "p1")
+
+
+def lines(chain: Chain) -> list[str]:
+    return [r.render() for r in chain.rules]
+
+
+def by_name(chains: list[Chain]) -> dict[str, Chain]:
+    return {c.name: c for c in chains}
+
+
+def test_chain_names_are_length_limited() -> None:
+    assert chain_name("cali-tw-", "cali12345678901") == "cali-tw-cali12345678901"
+    long = chain_name("cali-pi-", "np/some-namespace/a-very-long-policy-name")
+    assert len(long) == 28 and long.startswith("cali-pi-_")
+    assert long == chain_name("cali-pi-", "np/some-namespace/a-very-long-policy-name")  # stable
+    assert long != chain_name("cali-pi-", "np/some-namespace/a-very-long-policy-namf")
+    assert R.policy_chain_names(P1) == ("cali-pi-gnp/p1", "cali-po-gnp/p1")
+    assert R.policy_chain_names(PolicyID("default", "p", "ns")) == ("cali-pi-np/ns/p", "cali-po-np/ns/p")
+    assert R.profile_chain_names(ProfileID("kns.default")) == ("cali-pri-kns.default", "cali-pro-kns.default")
+
+
+def test_ipset_names() -> None:
+    assert ipset_name("all-ipam-pools", 4) == "cali40all-ipam-pools"
+    assert ipset_name("masq-ipam-pools", 6) == "cali60masq-ipam-pools"
+    name = ipset_name("s:qMt7iLlGDhvLnCjM0l9nzxbAbCdEfGhIjK", 4)
+    assert name == "cali40s:qMt7iLlGDhvLnCjM0l9nzxb" and len(name) == 31
+    assert sanitize_comment('Policy "x" <y>') == "Policy _x_ _y_"
+
+
+def test_allow_rule_sets_accept_mark_and_returns() -> None:
+    pol = ParsedPolicy(inbound_rules=(ParsedRule("allow", protocol="tcp", src_ip_set_ids=("s:abc",),
+                                                 dst_ports=(PortRange(80, 80), PortRange(8000, 8080))),))
+    pi, po = R.policy_chains(P1, pol, 4)
+    assert lines(pi) == [
+        '-p tcp -m set --match-set cali40s:abc src -m multiport --destination-ports 80,8000:8080 '
+        '-m comment --comment "Policy p1 ingress" -j MARK --set-mark 0x10000/0x10000',
+        # the trailing "-m mark --mark 0x10000/0x10000 -j RETURN" is a no-op at the end: stripped
+    ]
+    assert po.rules == ()
+
+
+def test_rule_actions() -> None:
+    rules = (ParsedRule("deny", protocol="icmp", icmp_type=8, icmp_code=0),
+             ParsedRule("log"),
+             ParsedRule("pass", protocol="udp", not_dst_ports=(PortRange(53, 53),)),
+             ParsedRule("allow", not_src_net=("10.1.0.0/16",)))
+    pi, _ = R.policy_chains(P1, ParsedPolicy(inbound_rules=rules), 4)
+    assert lines(pi) == [
+        '-p icmp -m icmp --icmp-type 8/0 -m comment --comment "Policy p1 ingress" -j DROP',
+        '-j LOG --log-prefix "calico-packet: " --log-level 5',
+        "-p udp -m multiport ! --destination-ports 53 -j MARK --set-mark 0x20000/0x20000",
+        "-m mark --mark 0x20000/0x20000 -j RETURN",
+        "! --source 10.1.0.0/16 -j MARK --set-mark 0x10000/0x10000",
+    ]
+    reject = RuleRenderer(RenderConfig(filter_deny_action="REJECT"))
+    assert reject.policy_chains(P1, ParsedPolicy(inbound_rules=rules[:1]), 4)[0].rules[0].action == "-j REJECT"
+    # untracked policies live in raw, where only DROP is possible
+    untracked = ParsedPolicy(inbound_rules=rules[:1], untracked=True)
+    assert policy_table(untracked) == "raw"
+    assert reject.policy_chains(P1, untracked, 4)[0].rules[0].action == "-j DROP"
+
+
+def test_ip_version_filtering() -> None:
+    rules = (ParsedRule("allow", protocol="icmp", ip_version=4),
+             ParsedRule("allow", protocol="icmpv6", icmp_type=128),
+             ParsedRule("allow", src_net=("10.0.0.0/8",)),
+             ParsedRule("deny", not_dst_net=("fd00::/8",)),
+             ParsedRule("deny", not_src_net=("0.0.0.0/0",)))
+    v4 = lines(R.policy_chains(P1, ParsedPolicy(inbound_rules=rules), 4)[0])
+    v6 = lines(R.policy_chains(P1, ParsedPolicy(inbound_rules=rules), 6)[0])
+    assert v4 == ['-p icmp -m comment --comment "Policy p1 ingress" -j MARK --set-mark 0x10000/0x10000',
+                  "-m mark --mark 0x10000/0x10000 -j RETURN",
+                  "--source 10.0.0.0/8 -j MARK --set-mark 0x10000/0x10000"]
+    # ICMPv6 type 128; the v4 CIDR rule cannot match; the negated v6 CIDR applies
+    assert v6[0].startswith("-p ipv6-icmp -m icmp6 --icmpv6-type 128")
+    assert "! --destination fd00::/8 -j DROP" in v6
+    assert not any("10.0.0.0" in x for x in v6)
+
+
+def test_multiple_nets_use_a_net_set_and_ports_split() -> None:
+    nets = ("10.0.0.0/8", "192.168.0.0/16", "fd00::/8")
+    ports = tuple(PortRange(p, p) for p in range(1000, 1020))  # 20 slots -> 2 multiport rules
+    rule = ParsedRule("allow", protocol="tcp", src_net=nets, dst_ports=ports, dst_named_port_ip_set_ids=("n:x",))
+    assert net_set_id(nets) in rule.ip_set_ids()
+    pi = R.policy_chains(P1, ParsedPolicy(inbound_rules=(rule,)), 4)[0]
+    texts = lines(pi)
+    netset = ipset_name(net_set_id(nets), 4)
+    assert all(f"-m set --match-set {netset} src" in t for t in texts[:3])
+    assert "--destination-ports 1000,1001,1002,1003,1004,1005,1006,1007,1008,1009,1010,1011,1012,1013,1014 " in texts[0]
+    assert "--destination-ports 1015,1016,1017,1018,1019 " in texts[1]
+    assert "-m set --match-set cali40n:x dst,dst" in texts[2]
+    # only one v6 net: plain --source
+    v6 = lines(R.policy_chains(P1, ParsedPolicy(inbound_rules=(rule,)), 6)[0])
+    assert v6[0].startswith("-p tcp --source fd00::/8 ")
+
+
+def test_workload_endpoint_chain_template() -> None:
+    ep = WorkloadEndpointInfo(
+        state="active", name="cali1", profile_ids=("prof1",), ipv4_nets=("10.0.0.1/32",),
+        tiers=(TierInfo("t1", ingress_policies=(PolicyID("t1", "a"),), default_action="Pass"),
+               TierInfo("default", ingress_policies=(P1, PolicyID("default", "p2", "ns")),
+                        egress_policies=(P1,))))
+    chains = by_name(R.workload_endpoint_chains("cali1", ep, 4))
+    assert lines(chains["cali-tw-cali1"]) == [
+        "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "-m conntrack --ctstate INVALID -j DROP",
+        "-j MARK --set-mark 0/0x30000",
+        '-m comment --comment "Start of tier t1" -j MARK --set-mark 0/0x20000',
+        "-m mark --mark 0/0x20000 -j cali-pi-gnp/a",
+        '-m mark --mark 0x10000/0x10000 -m comment --comment "Return if policy accepted" -j RETURN',
+        # t1's default action is Pass: no end-of-tier drop
+        '-m comment --comment "Start of tier default" -j MARK --set-mark 0/0x20000',
+        "-m mark --mark 0/0x20000 -j cali-pi-gnp/p1",
+        '-m mark --mark 0x10000/0x10000 -m comment --comment "Return if policy accepted" -j RETURN',
+        "-m mark --mark 0/0x20000 -j cali-pi-np/ns/p2",
+        '-m mark --mark 0x10000/0x10000 -m comment --comment "Return if policy accepted" -j RETURN',
+        '-m mark --mark 0/0x20000 -m comment --comment "End of tier default. Drop if no policies passed packet"'
+        ' -j DROP',
+        "-j cali-pri-prof1",
+        '-m mark --mark 0x10000/0x10000 -m comment --comment "Return if profile accepted" -j RETURN',
+        '-m comment --comment "Drop if no profiles matched" -j DROP',
+    ]
+    fw = lines(chains["cali-fw-cali1"])
+    assert fw[0] == '! --source 10.0.0.1/32 -m comment --comment "Drop packets from unknown source address" -j DROP'
+    assert '-p udp -m udp --dport 4789 -m comment --comment "Drop VXLAN encapped packets originating in workloads"' \
+           ' -j DROP' in fw
+    assert "-m mark --mark 0/0x20000 -j cali-po-gnp/p1" in fw
+    assert "-j cali-pro-prof1" in fw
+
+
+def test_admin_down_and_spoofing_options() -> None:
+    down = WorkloadEndpointInfo(state="inactive", name="cali2", ipv4_nets=("10.0.0.2/32",))
+    for chain in R.workload_endpoint_chains("cali2", down, 4):
+        assert lines(chain) == ['-m comment --comment "Endpoint admin disabled" -j DROP']
+    two = WorkloadEndpointInfo(state="active", name="cali3", ipv4_nets=("10.0.0.3/32",),
+                               allow_spoofed_source_prefixes=("192.168.0.0/24",))
+    fw = lines(by_name(R.workload_endpoint_chains("cali3", two, 4))["cali-fw-cali3"])
+    assert fw[:4] == ["-j MARK --set-mark 0x40000/0x40000",
+                      "--source 10.0.0.3/32 -j MARK --set-mark 0/0x40000",
+                      "--source 192.168.0.0/24 -j MARK --set-mark 0/0x40000",
+                      '-m mark --mark 0x40000/0x40000 -m comment --comment "Drop packets from unknown source address"'
+                      ' -j DROP']
+    # no IPv6 address: every IPv6 packet from it is spoofed
+    assert lines(by_name(R.workload_endpoint_chains("cali3", two, 6))["cali-fw-cali3"])[0] == \
+        '-m comment --comment "Drop packets from unknown source address" -j DROP'
+
+
+def test_workload_dispatch_is_fail_closed_and_binned() -> None:
+    chains = by_name(R.workload_dispatch_chains(["cali1a", "cali1b", "cali2x", "tap0"], 4))
+    assert lines(chains["cali-from-wl-dispatch"]) == [
+        "-i c+ -g cali-from-wl-dispatch-c",
+        "-i tap0 -g cali-fw-tap0",
+        '-m comment --comment "Unknown interface" -j DROP',
+    ]
+    assert lines(chains["cali-from-wl-dispatch-c"])[-1] == '-m comment --comment "Unknown interface" -j DROP'
+    assert "-o cali2x -g cali-tw-cali2x" in lines(chains["cali-to-wl-dispatch-c"])
+    empty = by_name(R.workload_dispatch_chains([], 4))
+    assert lines(empty["cali-to-wl-dispatch"]) == ['-m comment --comment "Unknown interface" -j DROP']
+
+
+def test_static_chains_and_hooks() -> None:
+    cfg = RenderConfig(ipip_enabled=True, vxlan_enabled=True, default_endpoint_to_host_action="ACCEPT",
+                       failsafe_inbound=(ProtoPort.parse("tcp:22"), ProtoPort.parse("udp:10.0.0.0/8:68")))
+    r = RuleRenderer(cfg)
+    static = r.static_chains(4)
+    flt = by_name(static["filter"])
+    inp = lines(flt["cali-INPUT"])
+    assert inp[0].startswith("-p 4 -m set --match-set cali40all-hosts-net src -m addrtype --dst-type LOCAL")
+    assert "-i cali+ -g cali-wl-to-host" in inp
+    assert lines(flt["cali-wl-to-host"]) == [
+        "-j cali-from-wl-dispatch", '-m comment --comment "Configured DefaultEndpointToHostAction" -j ACCEPT']
+    assert lines(flt["cali-failsafe-in"]) == ["-p tcp -m tcp --dport 22 -j ACCEPT",
+                                              "-p udp -m udp --dport 68 --source 10.0.0.0/8 -j ACCEPT"]
+    assert "-o cali+ -j RETURN" in lines(flt["cali-OUTPUT"])
+    raw = by_name(static["raw"])
+    assert "-p udp -m udp --dport 4789 -j NOTRACK" in lines(raw["cali-PREROUTING"])
+    # raw failsafe-in also lets replies to outbound failsafe flows through
+    assert "-p udp -m udp --sport 53 -j ACCEPT" in lines(raw["cali-failsafe-in"])
+    assert r.kernel_hooks(4)["filter"]["FORWARD"][0].render() == "-j cali-FORWARD"
+    assert "POSTROUTING" not in r.kernel_hooks(4)["nat"]
+    assert [x.render() for x in r.kernel_appends(4)["filter"]["FORWARD"]] == [
+        '-m mark --mark 0x10000/0x10000 -m comment --comment "Policy explicitly accepted packet." -j ACCEPT',
+        "-j MARK --set-mark 0x10000/0x10000"]
+    nat = by_name(static["nat"])
+    assert ("-o vxlan.calico -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL "
+            "-j MASQUERADE") in lines(nat["cali-POSTROUTING"])
+    # default: Drop, and no IPv6 ICMP exceptions in v4
+    default = by_name(R.static_chains(6)["filter"])
+    assert lines(default["cali-wl-to-host"])[-1] == \
+        '-m comment --comment "Configured DefaultEndpointToHostAction" -j DROP'
+    assert lines(default["cali-wl-to-host"])[0] == "-p ipv6-icmp -m icmp6 --icmpv6-type 130 -j ACCEPT"
+
+
+def test_nat_outgoing_and_floating_ips() -> None:
+    assert R.nat_outgoing_rules(False, 4) == []
+    assert [x.render() for x in R.nat_outgoing_rules(True, 4)] == [
+        "-m set --match-set cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst -j MASQUERADE"]
+    snat = RuleRenderer(RenderConfig(nat_outgoing_address="1.2.3.4", nat_port_range="1024:65535"))
+    texts = [x.render() for x in snat.nat_outgoing_rules(True, 4)]
+    assert texts[0].endswith("-j SNAT --to-source 1.2.3.4:1024-65535") and texts[0].startswith("-p tcp ")
+    assert texts[-1].endswith("-j SNAT --to-source 1.2.3.4")
+    dnat, snat_chain = R.floating_ip_chains([NatInfo("172.16.0.1", "10.0.0.1")], 4)
+    assert lines(dnat) == ["--destination 172.16.0.1/32 -j DNAT --to-destination 10.0.0.1"]
+    assert lines(snat_chain) == ["--source 10.0.0.1/32 --destination 10.0.0.1/32 -j SNAT --to-source 172.16.0.1"]
+
+
+def test_host_endpoints() -> None:
+    hep = HostEndpointInfo("eth0", tiers=(TierInfo("default", ingress_policies=(P1,)),),
+                           untracked_tiers=(TierInfo("default", ingress_policies=(PolicyID("default", "u"),)),))
+    chains = R.host_endpoint_chains("eth0", hep, 4)
+    flt = by_name(chains["filter"])
+    assert "-j cali-failsafe-in" in lines(flt["cali-fh-eth0"])
+    assert "-j cali-failsafe-out" in lines(flt["cali-th-eth0"])
+    # forward chains with no applyOnForward policy allow by default
+    assert lines(flt["cali-fhfw-eth0"])[-2:] == [
+        '-m comment --comment "Allow forwarded traffic by default" -j MARK --set-mark 0x10000/0x10000', "-j RETURN"]
+    raw = by_name(chains["raw"])
+    assert "-m mark --mark 0x10000/0x10000 -j NOTRACK" in lines(raw["cali-fh-eth0"])
+    assert chains["mangle"] == []
+    dispatch = R.host_dispatch_chains({"eth0": hep, "*": HostEndpointInfo("*")}, 4)
+    fhe = by_name(dispatch["filter"])["cali-from-host-endpoint"]
+    assert lines(fhe) == ["-i eth0 -g cali-fh-eth0", f"-g {chain_name('cali-fh-', 'any-interface-at-all')}"]
+    assert lines(by_name(dispatch["raw"])["cali-from-host-endpoint"]) == ["-i eth0 -g cali-fh-eth0"]
+    no_hep = R.host_dispatch_chains({}, 4)
+    assert all(c.rules == () for c in no_hep["filter"])
+
+
+def test_rule_count_grows_additively() -> None:
+    """Policy bodies are rendered once; each endpoint only adds its own jumps."""
+    rules = tuple(ParsedRule("allow", protocol="tcp", dst_ports=(PortRange(p, p),)) for p in range(1, 11))
+
+    def total(n_endpoints: int, n_policies: int) -> int:
+        chains: list[Chain] = []
+        for i in range(n_policies):
+            chains += R.policy_chains(PolicyID("default", f"p{i}"), ParsedPolicy(inbound_rules=rules), 4)
+        for i in range(n_endpoints):
+            ep = WorkloadEndpointInfo("active", f"cali{i}", ipv4_nets=(f"10.0.0.{i}/32",), profile_ids=("x",),
+                                      tiers=(TierInfo("default", (PolicyID("default", f"p{i % n_policies}"),)),))
+            chains += R.workload_endpoint_chains(f"cali{i}", ep, 4)
+        chains += R.workload_dispatch_chains([f"cali{i}" for i in range(n_endpoints)], 4)
+        return count_rules(chains)
+
+    base = total(50, 50)
+    more_eps = total(100, 50) - base
+    more_pols = total(50, 100) - base
+    assert total(100, 100) - base == more_eps + more_pols  # no cross term
+    assert ParsedProfile() == ParsedProfile()
