@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.support.etcd import EtcdServer  # noqa: E402
+from tests.support.etcd import EtcdServer
 
 CALICOCTL = str(Path(sys.executable).with_name("calicoctl"))
 
@@ -104,7 +104,15 @@ def main() -> int:
                 rng = await c.get_prefix(b"/calico/resources/v3/")
                 return len([json.loads(kv.value) for kv in rng])
 
-        results: dict[str, list[float]] = {k: [] for k in ("apply", "raw_put", "get", "raw_get", "etcdctl_get")}
+        raw_get_yaml = (
+            "import asyncio, json, yaml, aetcd\n"
+            "async def m():\n"
+            f"    async with aetcd.Client(host='127.0.0.1', port={etcd.port}) as c:\n"
+            "        r = await c.get_prefix(b'/calico/resources/v3/projectcalico.org/globalnetworkpolicies/')\n"
+            "        print(yaml.dump([json.loads(kv.value) for kv in r], Dumper=yaml.CSafeDumper))\n"
+            "asyncio.run(m())\n")
+        results: dict[str, list[float]] = {k: [] for k in ("apply", "raw_put", "get", "raw_get", "etcdctl_get",
+                                                           "raw_get_yaml", "startup")}
         for _ in range(args.rounds):
             etcd.wipe()
             results["apply"].append(timed(lambda: subprocess.run(
@@ -119,6 +127,12 @@ def main() -> int:
                 ["etcdctl", "--endpoints", etcd.url, "get", "--prefix",
                  "/calico/resources/v3/projectcalico.org/globalnetworkpolicies/"],
                 env={"ETCDCTL_API": "3", "PATH": os.environ["PATH"]}, check=True, capture_output=True)))
+            etcd.wipe()
+            asyncio.run(raw_put())
+            results["raw_get_yaml"].append(timed(lambda: subprocess.run(
+                [sys.executable, "-c", raw_get_yaml], check=True, capture_output=True)))
+            results["startup"].append(timed(lambda: subprocess.run(
+                [CALICOCTL, "version", "--client"], check=True, capture_output=True)))
         med = {k: statistics.median(v) for k, v in results.items()}
         print(f"resources: {args.count} mixed (IPPool, GNP, NP, Profile, HEP, GNS); rounds: {args.rounds}")
         print(f"calicoctl apply -f (1 file)      {med['apply']:.3f} s")
@@ -126,7 +140,10 @@ def main() -> int:
         print(f"calicoctl get gnp -o yaml        {med['get']:.3f} s")
         print(f"etcdctl get --prefix (gnp)       {med['etcdctl_get']:.3f} s   "
               f"ratio {med['get'] / med['etcdctl_get']:.2f}x")
-        print(f"raw aetcd get_prefix (all)       {med['raw_get']:.3f} s")
+        print(f"python raw client + yaml dump    {med['raw_get_yaml']:.3f} s   "
+              f"ratio {med['get'] / med['raw_get_yaml']:.2f}x")
+        print(f"raw aetcd get_prefix (all, in-process) {med['raw_get']:.3f} s")
+        print(f"calicoctl start-up floor (version --client) {med['startup']:.3f} s")
         return 0
     finally:
         etcd.remove()

@@ -12,7 +12,6 @@ import ipaddress
 import json
 import logging
 import os
-import random
 import re
 import socket
 import subprocess
@@ -53,7 +52,7 @@ class Plan:
 
 def random_mac() -> str:
     """A random unicast, locally administered MAC for the container side."""
-    octets = [random.randrange(256) for _ in range(6)]
+    octets = list(os.urandom(6))
     octets[0] = (octets[0] & 0xFE) | 0x02
     return ":".join(f"{o:02x}" for o in octets)
 

@@ -10,6 +10,7 @@ cannot serve (https, client certificates, credentials) goes to the shared gRPC a
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import socket
 from typing import Any
@@ -158,14 +159,14 @@ class EtcdJsonDatastore:
     async def create(self, key: str, value: str, ttl: int | None = None) -> int:
         if ttl is not None:
             raise NotImplementedError("TTL writes are not offered by the plugin's etcd client")
-        doc = self._txn([{"key": _b64(key), "target": "VERSION", "result": "EQUAL", "version": "0"}],
+        doc = self._json_txn([{"key": _b64(key), "target": "VERSION", "result": "EQUAL", "version": "0"}],
                         [{"request_put": {"key": _b64(key), "value": _b64(value)}}], [])
         if not doc.get("succeeded"):
             raise AlreadyExists(key)
         return int(doc["header"]["revision"])
 
     async def update(self, key: str, value: str, revision: int) -> int:
-        doc = self._txn([{"key": _b64(key), "target": "MOD", "result": "EQUAL", "mod_revision": str(revision)}],
+        doc = self._json_txn([{"key": _b64(key), "target": "MOD", "result": "EQUAL", "mod_revision": str(revision)}],
                         [{"request_put": {"key": _b64(key), "value": _b64(value)}}],
                         [{"request_range": {"key": _b64(key)}}])
         if doc.get("succeeded"):
@@ -179,9 +180,9 @@ class EtcdJsonDatastore:
         return int(self._call("/v3/kv/put", {"key": _b64(key), "value": _b64(value)})["header"]["revision"])
 
     async def delete(self, key: str, revision: int | None = None) -> KeyValue:
-        compares = [] if revision is None else [
+        compares: builtins.list[dict[str, Any]] = [] if revision is None else [
             {"key": _b64(key), "target": "MOD", "result": "EQUAL", "mod_revision": str(revision)}]
-        doc = self._txn(compares, [{"request_delete_range": {"key": _b64(key), "prev_kv": True}}],
+        doc = self._json_txn(compares, [{"request_delete_range": {"key": _b64(key), "prev_kv": True}}],
                         [{"request_range": {"key": _b64(key)}}])
         resp = (doc.get("responses") or [{}])[0]
         if doc.get("succeeded"):
@@ -210,6 +211,6 @@ class EtcdJsonDatastore:
     async def close(self) -> None:
         self.close_now()
 
-    def _txn(self, compare: list[dict[str, Any]], success: list[dict[str, Any]],
-             failure: list[dict[str, Any]]) -> dict[str, Any]:
+    def _json_txn(self, compare: builtins.list[dict[str, Any]], success: builtins.list[dict[str, Any]],
+                  failure: builtins.list[dict[str, Any]]) -> dict[str, Any]:
         return self._call("/v3/kv/txn", {"compare": compare, "success": success, "failure": failure})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 ORCH_K8S = "k8s"
@@ -80,6 +79,8 @@ def split_name(name: str) -> list[str]:
 def host_veth_name(ids: WepIds, prefix: str = "cali") -> str:
     """cni: prefix + first 11 chars of the container id; k8s: prefix + sha1("<ns>.<pod>")[:11]."""
     if ids.orchestrator == ORCH_K8S:
+        import hashlib
+
         digest = hashlib.sha1(f"{ids.namespace}.{ids.pod}".encode()).hexdigest()
         return (prefix + digest)[:15]
     return (prefix + ids.container_id[:11])[:15]

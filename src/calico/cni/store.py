@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,20 +20,40 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def open_datastore(conf: NetConf) -> Datastore:
+def datastore_config(conf: NetConf) -> Any:
     """Settings from the network config if it names etcd, else calicoctl.cfg / the environment."""
-    from calico.datastore.base import DatastoreError
-    from calico.datastore.config import ConfigError, config_from_spec, connect, load_config
+    from calico.datastore.config import ConfigError, config_from_spec, load_config
 
     if conf.datastore_type == "kubernetes":
         raise CNIError(INVALID_CONFIG, "unsupported datastore_type",
                        "datastore_type 'kubernetes' is not supported: use etcdv3 with etcd_endpoints")
     try:
         spec = conf.datastore_spec()
-        config = config_from_spec(spec, source="network config") if spec else load_config()
+        return config_from_spec(spec, source="network config") if spec else load_config()
     except ConfigError as exc:
         raise CNIError(INVALID_CONFIG, "invalid datastore configuration", str(exc)) from None
+
+
+def needs_event_loop(conf: NetConf) -> bool:
+    """Only the gRPC adapter needs asyncio's loop; the JSON client's coroutines never suspend."""
     try:
+        return not _light_client_ok(datastore_config(conf))
+    except CNIError:
+        return False  # the error is reported when the command connects
+
+
+async def open_datastore(conf: NetConf) -> Datastore:
+    from calico.datastore.base import DatastoreError
+    from calico.datastore.config import ConfigError, connect
+
+    config = datastore_config(conf)
+    try:
+        if _light_client_ok(config):
+            from calico.cni.etcdjson import EtcdJsonDatastore
+
+            ds = EtcdJsonDatastore(list(config.endpoints), timeout=config.timeout)
+            await ds.revision()  # reachable?
+            return ds
         return await connect(config)
     except ConfigError as exc:
         raise CNIError(INVALID_CONFIG, "invalid datastore configuration", str(exc)) from None
@@ -43,12 +62,32 @@ async def open_datastore(conf: NetConf) -> Datastore:
                        f"{exc} (endpoints: {', '.join(config.endpoints)})") from None
 
 
+def _light_client_ok(config: Any) -> bool:
+    """The JSON-gateway client serves plain http/unix endpoints without credentials or TLS."""
+    import os
+
+    if os.environ.get("CALICO_CNI_ETCD_CLIENT", "") == "grpc":
+        return False
+    from calico.cni.etcdjson import EtcdJsonDatastore
+
+    return (not (config.ca_cert_file or config.cert_file or config.key_file or config.username
+                 or config.ca_cert or config.cert or config.key)
+            and all(EtcdJsonDatastore.supports(url) for url in config.endpoints))
+
+
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_uid() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID; formatted by hand because importing uuid costs more than the rest."""
+    import os
+
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 async def check_ready(ds: Datastore) -> None:

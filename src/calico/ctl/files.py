@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from calico.api import Resource
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class FileError(Exception):
     """A file could not be read or parsed; message names the file (and document)."""
 
@@ -54,7 +57,7 @@ def _documents(text: str, source: str) -> list[Any]:
         except json.JSONDecodeError:
             pass  # YAML is a superset of JSON; let the YAML parser report the error
     try:
-        return [d for d in yaml.safe_load_all(text) if d is not None]
+        return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

@@ -178,11 +178,12 @@ def _pid_alive(pidfile: Path) -> bool:
 
 
 def calico_running() -> bool:
-    """calico-node's pidfile (per host), else any calico-felix / calico-node -felix process."""
+    """calico-node's pidfile (per host; the only evidence when CALICO_RUN_DIR names this host's
+    directory), else any calico-felix / calico-node -felix process, as calicoctl checks."""
     from calico.node.paths import node_paths
 
     paths = node_paths()
-    if paths.node_pidfile.exists():
+    if paths.node_pidfile.exists() or os.environ.get("CALICO_RUN_DIR"):
         return _pid_alive(paths.node_pidfile)
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():

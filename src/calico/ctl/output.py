@@ -226,15 +226,7 @@ def table(kind: str, docs: list[Doc], fmt: str, with_namespace: bool, default_as
     return tabwriter(rows) + "\n"
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
-
-
-_Dumper.add_representer(str, _str_presenter)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml is ~5x faster for big listings
 
 
 def to_yaml(obj: Any) -> str:

@@ -6,10 +6,10 @@ revisions: a key's ``mod_revision`` is the ``resourceVersion`` users see.
 
 from __future__ import annotations
 
+import builtins
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-import builtins
 from typing import Protocol
 
 

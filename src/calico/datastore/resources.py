@@ -65,11 +65,12 @@ def encode(doc: dict[str, Any]) -> str:
 
 
 def decode(value: str, revision: int) -> Resource:
-    from calico.api import parse_resource
+    """A stored value as a resource: defaults applied, not re-validated (what is stored is shown)."""
+    from calico.api import load_resource
 
     doc = json.loads(value)
     doc.setdefault("metadata", {})["resourceVersion"] = str(revision)
-    return parse_resource(doc)
+    return load_resource(doc, validate=False)
 
 
 def _default_allow_profile() -> Resource:

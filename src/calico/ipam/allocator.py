@@ -126,6 +126,22 @@ class IPAMClient:
             if parsed is not None:
                 view.affinities[parsed[1]] = kv.mod_revision
 
+    async def _refresh_host_and_blocks(self, host: str, version: int) -> dict[str, tuple[Block, int]]:
+        """The host's affinity keys and every block of the version, in one read (before a claim)."""
+        env = await self._env_for(host)
+        aff = keys.affinity_prefix(host)
+        blocks = keys.block_prefix(version)
+        res = await self.store.read([Get(aff, prefix_end(aff)), Get(blocks, prefix_end(blocks))])
+        env.hosts[host].affinities = {p[1]: kv.mod_revision for kv in res.reads[0]
+                                      if (p := keys.parse_affinity_key(kv.key)) is not None}
+        out: dict[str, tuple[Block, int]] = {}
+        for kv in res.reads[1]:
+            cidr = keys.parse_block_key(kv.key)
+            if cidr is not None:
+                out[cidr] = (Block.from_json(kv.value), kv.mod_revision)
+        self._blocks.update(out)
+        return out
+
     async def _block(self, cidr: str) -> tuple[Block, int] | None:
         if cidr not in self._blocks:
             kv = await self._read_one(keys.block_key(cidr))
@@ -310,10 +326,11 @@ class IPAMClient:
                 return
         # 2. claim new blocks.
         cfg = env.config
+        existing: dict[str, tuple[Block, int]] | None = None
         while len(got) < num and cfg.auto_allocate_blocks:
-            await self._refresh_affinities(host)
+            existing = await self._refresh_host_and_blocks(host, version)
             env = await self._env_for(host)
-            owned = [c for c in env.hosts[host].affinities if ipaddress.ip_network(c).version == version]
+            owned = [c for c in env.hosts[host].affinities if _net(c).version == version]
             limit = max_blocks or cfg.block_limit
             if len(owned) >= limit:
                 # A block claimed by another client for this host may have room: try those first.
@@ -322,13 +339,16 @@ class IPAMClient:
                 if len(got) >= num:
                     return
                 raise BlockLimitReached(host, limit)
-            claimed = await self._claim_and_assign(version, num - len(got), attr, host, pools)
+            claimed = await self._claim_and_assign(version, num - len(got), attr, host, pools, existing)
             if claimed is None:
                 break
             got += claimed
-        # 3. borrow from other hosts' blocks.
+            existing = None
+        # 3. borrow from other hosts' blocks (using the listing the claim attempt just read).
         if len(got) < num and not cfg.strict_affinity:
-            got += await self._borrow(version, num - len(got), attr, host, pools)
+            if existing is None:
+                existing = await self.list_blocks(version)
+            got += await self._borrow(version, num - len(got), attr, host, pools, existing)
         if len(got) < num:
             detail = "strict affinity is enabled, so no addresses were borrowed" if cfg.strict_affinity else ""
             raise NoFreeAddresses(version, num, len(got), [str(p.cidr) for p in pools], detail)
@@ -387,12 +407,12 @@ class IPAMClient:
         raise TooManyConflicts(f"too many conflicting writes on block {cidr}")
 
     async def _claim_and_assign(self, version: int, want: int, attr: Attribute, host: str,
-                                pools: list[Pool]) -> list[IPInterface] | None:
+                                pools: list[Pool], existing: dict[str, tuple[Block, int]]
+                                ) -> list[IPInterface] | None:
         """Claim a free block for ``host`` and allocate from it, in one transaction.
 
         None when no pool has a block left to claim.
         """
-        existing = await self.list_blocks(version)
         nets = [b.cidr for b, _ in existing.values()]
         env = await self._env_for(host)
         for pool in pools:
@@ -423,9 +443,8 @@ class IPAMClient:
                     nets.append(self._blocks[key][0].cidr)
         return None
 
-    async def _borrow(self, version: int, want: int, attr: Attribute, host: str,
-                      pools: list[Pool]) -> list[IPInterface]:
-        existing = await self.list_blocks(version)
+    async def _borrow(self, version: int, want: int, attr: Attribute, host: str, pools: list[Pool],
+                      existing: dict[str, tuple[Block, int]]) -> list[IPInterface]:
         out: list[IPInterface] = []
         for pool in pools:
             for sub in pool_blocks(pool.cidr, pool.block_size, host):

@@ -160,8 +160,12 @@ class TxnStore:
                         rev = await self.ds.create(o.key, o.value)
                     else:
                         rev = await self.ds.update(o.key, o.value, exp)
-                else:
-                    await self.ds.delete(o.key, exp or None)
+                elif exp != 0:  # deleting a key expected absent is a no-op, as in etcd
+                    try:
+                        await self.ds.delete(o.key, exp)
+                    except NotFound:
+                        if exp is not None:
+                            raise
                     rev = await self.ds.revision()
         except (Conflict, AlreadyExists, NotFound):
             return TxnResult(False, await self.ds.revision(), tuple(await self._gets(failure)))

@@ -304,7 +304,9 @@ class RouteTable:
         proto = t.protocol if t.protocol is not None else (
             self.device_proto if d.iface != NO_INTERFACE and not t.gateway and rtype == 1
             and self._is_workload_iface(d.iface) else PROTO_CALICO)
-        scope = SCOPE_LINK if (index is not None and not t.gateway and rtype == 1) else SCOPE_UNIVERSE
+        # IPv6 has no route scopes: the kernel always reports universe.
+        scope = SCOPE_LINK if (self.ip_version == 4 and index is not None and not t.gateway and rtype == 1) \
+            else SCOPE_UNIVERSE
         return KernelRoute(index, t.gateway, t.onlink, rtype, proto, scope)
 
     def _plan_program(self, cidr: str, d: _Desired, ops: list[_Op]) -> None:

@@ -147,10 +147,9 @@ class CalicoHost:
         return self.dir / "bird" / "bird.cfg"
 
     def start(self) -> None:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.ns.popen_argv([CALICO_NODE]), env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.ns.popen_argv([CALICO_NODE]), env=self.env, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_started(self, timeout: float = 30) -> None:
         def started() -> bool:
@@ -260,10 +259,9 @@ class FrrRouter:
     def start_daemon(self, daemon: str) -> None:
         conf = "zebra.conf" if daemon == "zebra" else "frr.conf"
         argv = [str(FRR_DIR / daemon), "-f", str(self.dir / conf), *self._common(daemon)]
-        log = open(self.dir / f"{daemon}.log", "ab")
-        self.procs[daemon] = subprocess.Popen(self.ns.popen_argv(argv), stdout=log, stderr=subprocess.STDOUT,
-                                              start_new_session=True)
-        log.close()
+        with open(self.dir / f"{daemon}.log", "ab") as log:
+            self.procs[daemon] = subprocess.Popen(self.ns.popen_argv(argv), stdout=log,
+                                                  stderr=subprocess.STDOUT, start_new_session=True)
 
     def start(self) -> None:
         self.start_daemon("zebra")

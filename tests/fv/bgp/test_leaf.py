@@ -131,7 +131,7 @@ def leaf(etcd_server: EtcdServer) -> Iterator[Leaf]:
             leaf_ns = ns("leaf")
             leaf_ns.run("ip", "addr", "add", "10.100.0.1/32", "dev", "lo")
             host_sysctls(leaf_ns)
-            for i, (name, ip, gw, asn) in enumerate(HOSTS, start=1):
+            for i, (name, ip, gw, _asn) in enumerate(HOSTS, start=1):
                 h_ns = ns(f"l{name}")
                 veth(leaf_ns, f"eth{i}", h_ns, "eth0")
                 leaf_ns.run("ip", "addr", "add", f"{gw}/24", "dev", f"eth{i}")

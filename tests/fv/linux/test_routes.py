@@ -147,3 +147,19 @@ def test_global_sysctls_only_in_the_given_namespace(ns: Netns) -> None:
     assert Sysctls(ns.name).read("net/ipv6/conf/all/forwarding") == "1"
     with open("/proc/sys/net/ipv4/ip_forward") as f:
         assert f.read() == root_before
+
+
+def test_ipv6_workload_route_leaves_link_local_alone(topo: tuple[Netns, Netns]) -> None:
+    host, wl = topo
+    wl.run("ip", "-6", "addr", "add", "fd00:65::2/128", "dev", "eth0", "nodad")
+    rt = RouteTable(6, netns=host.name, grace_period=0)
+    try:
+        rt.set_routes("caliwl1", [Target("fd00:65::2/128")])
+        assert rt.apply() is True
+        table = host.run("ip", "-6", "-d", "route", "show").stdout
+        assert "unicast fd00:65::2 dev caliwl1 proto boot" in table
+        assert "fe80::/64 dev caliwl1 proto kernel" in table  # the kernel's own route stays
+        rt.refresh()
+        assert rt.apply() is False
+    finally:
+        rt.close()

@@ -229,6 +229,14 @@ def test_routes_pools_hosts_vteps_and_config() -> None:
     assert d.config is not None
     assert dict(d.config.config) == {"DefaultEndpointToHostAction": "Accept", "IpInIpEnabled": "false",
                                      "IptablesRefreshInterval": "90", "LogSeverityScreen": "Debug"}
+    # IPAM borrowing: a workload whose IP is in another node's block gets its own /32 route
+    run(wep("x", "host2", "10.0.0.5/32", {}), wep("y", HOST, "10.0.1.7/32", {}), graph=g, dp=d)
+    assert d.routes["10.0.0.5/32"].types == m.RouteType.REMOTE_WORKLOAD
+    assert d.routes["10.0.0.5/32"].dst_node_ip == "192.168.2.2"
+    assert d.routes["10.0.1.7/32"].local_workload
+    assert "10.0.0.1/32" not in d.routes
+    run(block("10.0.0.0/26", "host2"), graph=g, dp=d)  # the block moves: no longer borrowed
+    assert "10.0.0.5/32" not in d.routes and "10.0.1.7/32" in d.routes
     # a VTEP disappears before the routes that use it are re-added
     g.on_update(*delete(kv("Node", "host2", {})))
     msgs = g.flush()

@@ -40,6 +40,7 @@ OBJECTS: list[KV] = [
                       "vxlanTunnelMACAddr": "66:00:00:00:00:01"}),
     kv("Node", "host2", {"bgp": {"ipv4Address": "192.168.1.2/24"}}),
     block("10.0.0.0/26", HOST), block("10.0.1.0/26", "host2"),
+    wep("borrower", "host2", "10.0.0.9/32", {"app": "b"}, ns="ns1"),
     kv("FelixConfiguration", "default", {"logSeverityScreen": "Info"}),
 ]
 # Alternative values the same keys pass through before settling
@@ -50,6 +51,7 @@ DETOURS: list[KV] = [
     gnp("g1", "all()", ingress=[{"action": "Deny"}], tier="default"),
     kv("Profile", "kns.ns2", {"labelsToApply": {"app": "b"}}),
     kv("Tier", "t1", {"order": 2_000_000}),
+    block("10.0.1.0/26", HOST),
     kv("Node", "host2", {"bgp": {"ipv4Address": "192.168.9.2/24"}, "ipv4VXLANTunnelAddr": "10.0.1.200",
                          "vxlanTunnelMACAddr": "66:00:00:00:00:02"}),
 ]

@@ -119,6 +119,9 @@ class CalcGraph:
         self._nodes: dict[str, NodeInfo] = {}
         self._blocks: dict[str, Block] = {}
         self._felix_configs: dict[str, dict[str, str]] = {}
+        self._block_plens: list[int] = []
+        self._borrowed_stale = False
+        self._borrowed: dict[ItemKey, tuple[tuple[str, str], ...]] = {}  # (workload /32, its node)
         # indexes
         self._profile_members: dict[str, set[ItemKey]] = {}
         self._ipset_index: LabelIndex[ItemKey, str] = LabelIndex()
@@ -295,6 +298,7 @@ class CalcGraph:
             self._weps.pop(key, None)
         else:
             self._weps[key] = wep
+        self._update_borrowed(key, wep)
         self._set_item(key, None if wep is None else wep.ep, local=wep is not None and wep.ep.node == self.hostname)
 
     def _set_hep(self, key: ItemKey, hep: HostEndpoint | None) -> None:
@@ -444,7 +448,32 @@ class CalcGraph:
         self._infra_dirty = True
 
     def _set_block(self, cidr: str, block: Block | None) -> None:
+        old = self._blocks.get(cidr)
         self._set_infra(self._blocks, cidr, block)
+        if (old.affinity_host if old else None) != (block.affinity_host if block else None):
+            self._borrowed_stale = True  # recomputed for every workload once, at the next flush
+
+    def _recompute_borrowed(self) -> None:
+        self._block_plens = sorted({int(c.rsplit("/", 1)[1]) for c in self._blocks}, reverse=True)
+        self._borrowed_stale = False
+        for key, wep in self._weps.items():
+            self._update_borrowed(key, wep)
+
+    def _update_borrowed(self, key: ItemKey, wep: WorkloadEndpoint | None) -> None:
+        """Track workload IPs that sit in a block affine to another node (IPAM borrowing): they
+        need their own /32 route to the workload's node (felix.md §4.2 L3RouteResolver)."""
+        if self._borrowed_stale:
+            return
+        borrowed: tuple[tuple[str, str], ...] = ()
+        if wep is not None and self._blocks:
+            borrowed = tuple((net, wep.ep.node) for net in wep.ep.nets
+                             if infra.block_owner(net, self._blocks, self._block_plens) not in ("", wep.ep.node))
+        if self._borrowed.get(key, ()) != borrowed:
+            if borrowed:
+                self._borrowed[key] = borrowed
+            else:
+                self._borrowed.pop(key, None)
+            self._infra_dirty = True
 
     def _set_felix_config(self, name: str, doc: dict[str, Any] | None) -> None:
         if name != "default" and name != f"node.{self.hostname}":
@@ -498,7 +527,9 @@ class CalcGraph:
         return [self._policies[p] for p in self._local_index.item_matches(key) if p in self._policies]
 
     def _recompute_infra(self) -> None:
-        self._out_routes.replace_all(infra.compute_routes(self.hostname, self._pools, self._nodes, self._blocks))
+        borrowed = [b for entries in self._borrowed.values() for b in entries]
+        self._out_routes.replace_all(infra.compute_routes(self.hostname, self._pools, self._nodes, self._blocks,
+                                                          borrowed))
         self._out_vteps.replace_all(infra.compute_vteps(self._nodes))
         self._out_hosts.replace_all(infra.compute_hosts(self._nodes))
         self._out_pools.replace_all(infra.compute_pools(self._pools))
@@ -524,6 +555,8 @@ class CalcGraph:
         for key in sorted(self._dirty_local):
             self._endpoint_output(key)
         self._dirty_local.clear()
+        if self._borrowed_stale:
+            self._recompute_borrowed()
         if self._infra_dirty:
             self._recompute_infra()
         set_updates, set_deltas, set_removes = self._ipsets.diff()

@@ -5,7 +5,7 @@ these inputs are small (nodes, pools, blocks), unlike endpoints and policies."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from calico.felix.calc.parse import Block, NodeInfo, Pool
 from calico.felix.messages import (
@@ -54,10 +54,25 @@ def _same_subnet(my: NodeInfo | None, other_ip: str) -> bool:
     return ipaddress.ip_address(other_ip) in ipaddress.ip_network(my.ipv4_subnet)
 
 
+def block_owner(net: str, blocks: Mapping[str, Block], plens: Iterable[int]) -> str:
+    """The affine host of the block holding a workload address ("" if none)."""
+    ip = net.split("/", 1)[0]
+    for plen in plens:
+        try:
+            cidr = str(ipaddress.ip_network(f"{ip}/{plen}", strict=False))
+        except ValueError:
+            continue
+        block = blocks.get(cidr)
+        if block is not None:
+            return block.affinity_host
+    return ""
+
+
 def compute_routes(hostname: str, pools: Mapping[str, Pool], nodes: Mapping[str, NodeInfo],
-                   blocks: Mapping[str, Block]) -> dict[str, RouteUpdate]:
+                   blocks: Mapping[str, Block], borrowed: Iterable[tuple[str, str]] = ()) -> dict[str, RouteUpdate]:
     """RouteUpdates keyed by destination: pools (CIDR info), IPAM blocks with host affinity
-    (local/remote workload), node IPs (local/remote host) and tunnel addresses."""
+    (local/remote workload), workload /32s borrowed from another node's block, node IPs
+    (local/remote host) and tunnel addresses."""
     pool_list = [(ipaddress.ip_network(p.cidr), p) for p in pools.values()]
     me = nodes.get(hostname)
     routes: dict[str, RouteUpdate] = {}
@@ -87,6 +102,15 @@ def compute_routes(hostname: str, pools: Mapping[str, Pool], nodes: Mapping[str,
                         pool_type(bpool), dst_node=block.affinity_host, dst_node_ip=node_ip,
                         nat_outgoing=bool(bpool and bpool.masquerade), local_workload=local,
                         same_subnet=not local and _same_subnet(me, node_ip)))
+    for dst, owner in borrowed:
+        net = ipaddress.ip_network(dst)
+        bpool = _containing_pool(net, pool_list)
+        node = nodes.get(owner)
+        node_ip = "" if node is None else (node.ipv4 if net.version == 4 else node.ipv6)
+        local = owner == hostname
+        put(RouteUpdate(RouteType.LOCAL_WORKLOAD if local else RouteType.REMOTE_WORKLOAD, dst, pool_type(bpool),
+                        dst_node=owner, dst_node_ip=node_ip, nat_outgoing=bool(bpool and bpool.masquerade),
+                        local_workload=local, same_subnet=not local and _same_subnet(me, node_ip)))
     for name, node in nodes.items():
         local = name == hostname
         for ip in (node.ipv4, node.ipv6):
