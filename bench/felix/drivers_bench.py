@@ -150,6 +150,25 @@ def bench(args: argparse.Namespace) -> list[tuple[str, float, float]]:
                           args.repeat)
     rows.append((f"iptables: rewrite 1 of {len(chains)} chains", drv, raw))
 
+    # 2b. A new endpoint: two new per-endpoint chains and the dispatch chain rewritten with one more entry.
+    dispatch = chains[-1]
+    new_ep = [Chain("cali-tw-calinew00000001", (Rule("-m conntrack --ctstate RELATED,ESTABLISHED", "-j ACCEPT"),
+                                                Rule("", "-j cali-pi-pol0"))),
+              Chain("cali-fw-calinew00000001", (Rule("-m conntrack --ctstate RELATED,ESTABLISHED", "-j ACCEPT"),
+                                                Rule("", "-j cali-pi-pol1"))),
+              Chain(dispatch.name, (*dispatch.rules, Rule("-i calinew00000001", "-g cali-fw-calinew00000001")))]
+    new_ep_text = raw_restore_text(new_ep).replace("-I FORWARD 1 -j cali-from-wl-dispatch\n", "")
+
+    def table_new_ep(ns: str, t: object) -> None:
+        assert isinstance(t, Table)
+        t.update_chains(new_ep)
+        t.apply()
+
+    drv, raw = timed_pair(loaded_table, table_new_ep,
+                          lambda ns, _: in_ns(ns, "iptables-restore", "--noflush", input=new_ep_text),
+                          args.repeat)
+    rows.append((f"iptables: new endpoint (2 chains + {len(dispatch.rules) + 1}-rule dispatch rewrite)", drv, raw))
+
     # 3. ipsets cold start.
     def ipsets_cold(ns: str, _: object) -> None:
         s = IPSets(4, netns=ns)

@@ -53,17 +53,14 @@ class BGPPassword(CalicoModel):
 
 class BGPPeerSpec(CalicoModel):
     node: str = ""
+    node_selector: str = Field("", alias="nodeSelector")
     peer_ip: str = Field("", alias="peerIP")
     as_number: ASNumber = Field(ASNumber(0), alias="asNumber")
-    node_selector: str = Field("", alias="nodeSelector")
     peer_selector: str = Field("", alias="peerSelector")
     keep_original_next_hop: bool = Field(False, alias="keepOriginalNextHop")
     password: BGPPassword | None = None
     source_address: str = Field("", alias="sourceAddress")
-    failure_detection_mode: str = Field("", alias="failureDetectionMode")
-    restart_mode: str = Field("", alias="restartMode")
     max_restart_time: GoDuration | None = Field(None, alias="maxRestartTime")
-    bird_gateway_mode: str = Field("", alias="birdGatewayMode")
     num_allowed_local_as_numbers: int | None = Field(None, alias="numAllowedLocalASNumbers")
     ttl_security: int | None = Field(None, alias="ttlSecurity")
     reachable_by: str = Field("", alias="reachableBy")
@@ -151,7 +148,6 @@ def _reachable_by_problem(reachable_by: str, peer_ip: str) -> str | None:
 
 class ServiceIPBlock(CalicoModel):
     cidr: str = ""
-    KEEP = frozenset({"cidr"})
 
 
 class Community(CalicoModel):
@@ -216,10 +212,8 @@ class BGPConfiguration(Resource):
             errs.tag("LogSeverityScreen", s.log_severity_screen, "logLevel")
         for blocks in (s.service_load_balancer_ips, s.service_external_ips, s.service_cluster_ips):
             for b in blocks or []:
-                try:
-                    parse_cidr_or_ip(b.cidr)
-                except ValueError:
-                    errs.tag("CIDR", b.cidr, "cidr")
+                if b.cidr and not _strict(b.cidr):
+                    errs.tag("CIDR", b.cidr, "net")
         if s.listen_port and not 0 < s.listen_port <= 65535:
             errs.tag("ListenPort", s.listen_port, "lte")
         if s.bind_mode is not None and s.bind_mode not in ("None", "NodeIP"):
@@ -260,6 +254,14 @@ class BGPConfiguration(Resource):
 
 
 LOG_LEVELS = ("Trace", "Debug", "Info", "Warning", "Error", "Fatal")
+
+
+def _strict(text: str) -> bool:
+    try:
+        addr, net = parse_cidr_or_ip(text)
+    except ValueError:
+        return False
+    return addr == net.network_address
 
 
 def _valid_community(errs: Errs, value: str, field: str) -> bool:

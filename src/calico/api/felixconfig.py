@@ -1,4 +1,4 @@
-"""FelixConfiguration: one declarative table of Calico's fields (JSON name, type, allowed values).
+"""FelixConfiguration: one declarative table of Calico's fields (JSON name, type, Go validate tag).
 
 Every field is a Go pointer or omitempty value, so unset fields stay absent (``None``) and Felix
 falls back to its own defaults; the model only checks what the API validator checks.
@@ -24,7 +24,7 @@ class ProtoPort(CalicoModel):
     protocol: str = ""
     port: int = 0
     net: str = ""
-    ALWAYS = frozenset({"protocol", "port"})
+    ALWAYS = frozenset({"protocol", "port", "net"})
 
 
 class RouteTableRange(CalicoModel):
@@ -45,8 +45,9 @@ _TYPES: dict[str, Any] = {
     "map": dict[str, str], "hto": list[HealthTimeoutOverride], "any": Any,
 }
 
-# (json name, type, allowed values or None).  Order follows Calico's FelixConfigurationSpec.
-FIELDS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
+# (json name, type, Go validate tag or None).  Order follows Calico's FelixConfigurationSpec; the
+# checks are the API validator's (etcd mode has no CRD schema, so untagged enums are not checked).
+FIELDS: tuple[tuple[str, str, str | None], ...] = (
     ("useInternalDataplaneDriver", "bool", None),
     ("dataplaneDriver", "str", None),
     ("dataplaneWatchdogTimeout", "dur", None),
@@ -58,11 +59,11 @@ FIELDS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("iptablesLockFilePath", "str", None),
     ("iptablesLockTimeout", "dur", None),
     ("iptablesLockProbeInterval", "dur", None),
-    ("featureDetectOverride", "str", None),
-    ("featureGates", "str", None),
+    ("featureDetectOverride", "str", "keyValueList"),
+    ("featureGates", "str", "keyValueList"),
     ("ipsetsRefreshInterval", "dur", None),
     ("maxIpsetSize", "int", None),
-    ("iptablesBackend", "str", ("Legacy", "NFT", "Auto")),
+    ("iptablesBackend", "str", "iptablesBackend"),
     ("xdpRefreshInterval", "dur", None),
     ("netlinkTimeout", "dur", None),
     ("metadataAddr", "str", None),
@@ -70,19 +71,19 @@ FIELDS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("openstackRegion", "str", None),
     ("interfacePrefix", "str", None),
     ("interfaceExclude", "str", None),
-    ("chainInsertMode", "str", ("Insert", "Append")),
-    ("defaultEndpointToHostAction", "str", ("Drop", "Accept", "Return")),
-    ("iptablesFilterAllowAction", "str", ("Accept", "Return")),
-    ("iptablesMangleAllowAction", "str", ("Accept", "Return")),
-    ("iptablesFilterDenyAction", "str", ("Drop", "Reject")),
+    ("chainInsertMode", "str", None),
+    ("defaultEndpointToHostAction", "str", "dropAcceptReturn"),
+    ("iptablesFilterAllowAction", "str", "acceptReturn"),
+    ("iptablesMangleAllowAction", "str", "acceptReturn"),
+    ("iptablesFilterDenyAction", "str", "dropReject"),
     ("logPrefix", "str", None),
     ("logActionRateLimit", "str", None),
     ("logActionRateLimitBurst", "int", None),
     ("logFilePath", "str", None),
-    ("logSeverityFile", "str", LOG_LEVELS),
-    ("logSeverityScreen", "str", LOG_LEVELS),
-    ("logSeveritySys", "str", LOG_LEVELS),
-    ("logDebugFilenameRegex", "str", None),
+    ("logSeverityFile", "str", "logLevel"),
+    ("logSeverityScreen", "str", "logLevel"),
+    ("logSeveritySys", "str", "logLevel"),
+    ("logDebugFilenameRegex", "str", "regexp"),
     ("ipipEnabled", "bool", None),
     ("ipipMTU", "int", None),
     ("vxlanEnabled", "bool", None),
@@ -104,7 +105,7 @@ FIELDS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("healthPort", "int", None),
     ("healthTimeoutOverrides", "hto", None),
     ("prometheusMetricsEnabled", "bool", None),
-    ("prometheusMetricsHost", "str", None),
+    ("prometheusMetricsHost", "str", "prometheusHost"),
     ("prometheusMetricsPort", "int", None),
     ("prometheusGoMetricsEnabled", "bool", None),
     ("prometheusProcessMetricsEnabled", "bool", None),
@@ -118,13 +119,13 @@ FIELDS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("usageReportingInterval", "dur", None),
     ("natPortRange", "port", None),
     ("natOutgoingAddress", "str", None),
-    ("natOutgoingExclusions", "str", ("IPPoolsOnly", "IPPoolsAndHostIPs")),
+    ("natOutgoingExclusions", "str", "oneof=IPPoolsOnly IPPoolsAndHostIPs"),
     ("deviceRouteSourceAddress", "str", None),
     ("deviceRouteSourceAddressIPv6", "str", None),
     ("deviceRouteProtocol", "int", None),
     ("removeExternalRoutes", "bool", None),
-    ("programClusterRoutes", "str", ("Enabled", "Disabled")),
-    ("ipForwarding", "str", ("Enabled", "Disabled")),
+    ("programClusterRoutes", "str", "oneof=Enabled Disabled"),
+    ("ipForwarding", "str", None),
     ("externalNodesList", "strs", None),
     ("nfNetlinkBufSize", "str", None),
     ("statsDumpFilePath", "str", None),
@@ -134,30 +135,33 @@ FIELDS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("debugSimulateDataplaneHangAfter", "dur", None),
     ("debugSimulateDataplaneApplyDelay", "dur", None),
     ("debugHost", "str", None),
-    ("debugPort", "int", None),
-    ("iptablesNATOutgoingInterfaceFilter", "str", None),
+    ("debugPort", "int", "gte=0,lte=65535"),
+    ("iptablesNATOutgoingInterfaceFilter", "str", "ifaceFilter"),
     ("sidecarAccelerationEnabled", "bool", None),
     ("xdpEnabled", "bool", None),
     ("genericXDPEnabled", "bool", None),
-    ("nftablesMode", "str", ("Disabled", "Enabled", "Auto")),
+    ("nftablesMode", "str", None),
     ("nftablesRefreshInterval", "dur", None),
-    ("nftablesFilterAllowAction", "str", ("Accept", "Return")),
-    ("nftablesMangleAllowAction", "str", ("Accept", "Return")),
-    ("nftablesFilterDenyAction", "str", ("Drop", "Reject")),
+    ("nftablesFilterAllowAction", "str", "acceptReturn"),
+    ("nftablesMangleAllowAction", "str", "acceptReturn"),
+    ("nftablesFilterDenyAction", "str", "dropReject"),
     ("nftablesMarkMask", "int", None),
     ("bpfEnabled", "bool", None),
     ("bpfDisableUnprivileged", "bool", None),
-    ("bpfLogLevel", "str", ("Off", "Info", "Debug")),
-    ("bpfLogFilters", "map", None),
+    ("bpfLogLevel", "str", "bpfLogLevel"),
+    ("bpfConntrackLogLevel", "str", "oneof=Off Debug"),
+    ("bpfConntrackMode", "str", "oneof=Auto Userspace BPFProgram"),
+    ("bpfConntrackTimeouts", "any", None),
+    ("bpfLogFilters", "map", "bpfLogFilters"),
     ("bpfCTLBLogFilter", "str", None),
-    ("bpfDataIfacePattern", "str", None),
-    ("bpfL3IfacePattern", "str", None),
+    ("bpfDataIfacePattern", "str", "regexp"),
+    ("bpfL3IfacePattern", "str", "regexp"),
     ("bpfConnectTimeLoadBalancingEnabled", "bool", None),
-    ("bpfConnectTimeLoadBalancing", "str", ("TCP", "Enabled", "Disabled")),
-    ("bpfHostNetworkedNATWithoutCTLB", "str", ("Enabled", "Disabled")),
-    ("bpfExternalServiceMode", "str", ("Tunnel", "DSR")),
-    ("bpfDSROptoutCIDRs", "strs", None),
-    ("bpfExtToServiceConnmark", "int", None),
+    ("bpfConnectTimeLoadBalancing", "str", "oneof=TCP Enabled Disabled"),
+    ("bpfHostNetworkedNATWithoutCTLB", "str", "oneof=Enabled Disabled"),
+    ("bpfExternalServiceMode", "str", "bpfServiceMode"),
+    ("bpfDSROptoutCIDRs", "strs", "cidrs"),
+    ("bpfExtToServiceConnmark", "int", "gte=0,lte=4294967295"),
     ("bpfKubeProxyIptablesCleanupEnabled", "bool", None),
     ("bpfKubeProxyMinSyncPeriod", "dur", None),
     ("bpfKubeProxyHealthzPort", "int", None),
@@ -168,58 +172,122 @@ FIELDS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     ("bpfMapSizeNATAffinity", "int", None),
     ("bpfMapSizeRoute", "int", None),
     ("bpfMapSizeConntrack", "int", None),
+    ("bpfMapSizeConntrackCleanupQueue", "int", None),
     ("bpfMapSizeIPSets", "int", None),
     ("bpfMapSizeIfState", "int", None),
+    ("bpfMapSizePerCPUConntrack", "int", None),
     ("bpfHostConntrackBypass", "bool", None),
-    ("bpfEnforceRPF", "str", ("Disabled", "Strict", "Loose")),
+    ("bpfEnforceRPF", "str", None),
     ("bpfPolicyDebugEnabled", "bool", None),
-    ("bpfForceTrackPacketsFromIfaces", "strs", None),
-    ("bpfDisableGROForIfaces", "str", None),
-    ("bpfExcludeCIDRsFromNAT", "strs", None),
-    ("bpfRedirectToPeer", "str", ("Disabled", "Enabled", "L2Only")),
-    ("bpfAttachType", "str", ("TCX", "TC")),
+    ("bpfForceTrackPacketsFromIfaces", "strs", "ifaceFilterSlice"),
+    ("bpfDisableGROForIfaces", "str", "regexp"),
+    ("bpfExcludeCIDRsFromNAT", "strs", "cidrs"),
+    ("bpfRedirectToPeer", "str", None),
+    ("bpfAttachType", "str", None),
     ("bpfExportBufferSizeMB", "int", None),
-    ("bpfConntrackLogLevel", "str", ("Off", "Debug")),
-    ("bpfConntrackMode", "str", ("Auto", "Userspace", "BPFProgram")),
-    ("bpfConntrackTimeouts", "any", None),
-    ("bpfProfiling", "str", ("Enabled", "Disabled")),
+    ("bpfProfiling", "str", None),
     ("bpfMaglevMaxEndpointsPerService", "int", None),
     ("bpfMaglevMaxServices", "int", None),
-    ("routeSource", "str", ("WorkloadIPs", "CalicoIPAM")),
-    ("routeTableRange", "rtr", None),
+    ("routeSource", "str", "routeSource"),
     ("routeTableRanges", "rtrs", None),
+    ("routeTableRange", "rtr", None),
     ("routeSyncDisabled", "bool", None),
     ("wireguardEnabled", "bool", None),
     ("wireguardEnabledV6", "bool", None),
-    ("wireguardListeningPort", "int", None),
-    ("wireguardListeningPortV6", "int", None),
-    ("wireguardRoutingRulePriority", "int", None),
-    ("wireguardInterfaceName", "str", None),
-    ("wireguardInterfaceNameV6", "str", None),
+    ("wireguardThreadingEnabled", "bool", None),
+    ("wireguardListeningPort", "int", "gt=0,lte=65535"),
+    ("wireguardListeningPortV6", "int", "gt=0,lte=65535"),
+    ("wireguardRoutingRulePriority", "int", "gt=0,lt=32766"),
+    ("wireguardInterfaceName", "str", "interface"),
+    ("wireguardInterfaceNameV6", "str", "interface"),
     ("wireguardMTU", "int", None),
     ("wireguardMTUV6", "int", None),
     ("wireguardHostEncryptionEnabled", "bool", None),
     ("wireguardKeepAlive", "dur", None),
-    ("wireguardThreadingEnabled", "bool", None),
-    ("awsSrcDstCheck", "str", ("DoNothing", "Enable", "Disable")),
-    ("serviceLoopPrevention", "str", ("Drop", "Reject", "Disabled")),
-    ("workloadSourceSpoofing", "str", ("Disabled", "Any")),
-    ("mtuIfacePattern", "str", None),
-    ("floatingIPs", "str", ("Enabled", "Disabled")),
-    ("windowsManageFirewallRules", "str", ("Enabled", "Disabled")),
-    ("goGCThreshold", "int", None),
-    ("goMemoryLimitMB", "int", None),
-    ("goMaxProcs", "int", None),
+    ("awsSrcDstCheck", "str", "oneof=DoNothing Enable Disable"),
+    ("serviceLoopPrevention", "str", "oneof=Drop Reject Disabled"),
+    ("workloadSourceSpoofing", "str", "oneof=Disabled Any"),
+    ("mtuIfacePattern", "str", "regexp"),
+    ("floatingIPs", "str", "oneof=Enabled Disabled"),
+    ("windowsManageFirewallRules", "str", "oneof=Enabled Disabled"),
+    ("goGCThreshold", "int", "gte=-1"),
+    ("goMemoryLimitMB", "int", "gte=-1"),
+    ("goMaxProcs", "int", "gte=-1"),
     ("flowLogsFlushInterval", "dur", None),
     ("flowLogsCollectorDebugTrace", "bool", None),
     ("flowLogsGoldmaneServer", "str", None),
-    ("flowLogsLocalReporter", "str", ("Enabled", "Disabled")),
-    ("flowLogsPolicyEvaluationMode", "str", ("None", "Continuous")),
+    ("flowLogsLocalReporter", "str", None),
+    ("flowLogsPolicyEvaluationMode", "str", None),
     ("requireMTUFile", "bool", None),
     ("cgroupV2Path", "str", None),
-    ("ipsecMode", "str", None),
-    ("egressIPSupport", "str", None),
 )
+
+_PROM_HOST = re.compile(r"^[a-zA-Z0-9:._+-]{1,64}$")
+_KV_ITEM = re.compile(r"^\s*(\w+)=(.*)$")
+_ENUMS = {"logLevel": LOG_LEVELS, "dropAcceptReturn": ("Drop", "Accept", "Return"),
+          "acceptReturn": ("Accept", "Return"), "dropReject": ("Drop", "Reject"),
+          "iptablesBackend": ("Legacy", "NFT", "Auto"), "bpfLogLevel": ("Debug", "Info", "Off"),
+          "bpfServiceMode": ("Tunnel", "DSR")}
+
+
+def _regexp_ok(v: str) -> bool:
+    try:
+        re.compile(v)
+    except re.error:
+        return False
+    return True
+
+
+def _cidr_ok(v: str) -> bool:
+    try:
+        parse_cidr_or_ip(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _bounds_ok(tag: str, v: int) -> bool:
+    for part in tag.split(","):
+        op, _, num = part.partition("=")
+        n = int(num)
+        if (op == "gt" and not v > n) or (op == "gte" and not v >= n) or (op == "lt" and not v < n) \
+                or (op == "lte" and not v <= n):
+            return False
+    return True
+
+
+def tag_ok(tag: str, v: Any) -> bool:
+    """Does value ``v`` pass Go validate tag ``tag`` (as registered in libcalico's validator)?"""
+    if tag in _ENUMS:
+        return v in _ENUMS[tag]
+    if tag.startswith("oneof="):
+        return v in tag[len("oneof="):].split()
+    if tag in ("regexp", "routeSource"):
+        return _regexp_ok(v)
+    if tag == "keyValueList":
+        return not v.strip() or all(not item or _KV_ITEM.match(item) for item in v.split(","))
+    if tag == "prometheusHost":
+        return bool(_PROM_HOST.match(v))
+    if tag == "ifaceFilter":
+        return bool(IFACE_FILTER_RE.match(v))
+    if tag == "interface":
+        return bool(INTERFACE_RE.match(v))
+    if tag == "ifaceFilterSlice":
+        return all(IFACE_FILTER_RE.match(x) for x in v)
+    if tag == "cidrs":
+        return all(_cidr_ok(x) for x in v)
+    if tag == "bpfLogFilters":
+        return all(INTERFACE_RE.match(k) for k in v)
+    return _bounds_ok(tag, v)
+
+
+def _tag_name(tag: str, v: Any) -> str:
+    """The single tag go-playground names in its error (the first failing one of a list)."""
+    if "," in tag and not tag.startswith("oneof="):
+        for part in tag.split(","):
+            if not _bounds_ok(part, v):
+                return part.partition("=")[0]
+    return tag.partition("=")[0]
 
 
 def _snake(name: str) -> str:
@@ -229,14 +297,29 @@ def _snake(name: str) -> str:
 
 
 ATTR_BY_JSON: dict[str, str] = {j: _snake(j) for j, _, _ in FIELDS}
+GO_NAME: dict[str, str] = {"externalNodesList": "ExternalNodesCIDRList",
+                           "wireguardKeepAlive": "WireguardPersistentKeepAlive"}
 JSON_BY_ATTR: dict[str, str] = {v: k for k, v in ATTR_BY_JSON.items()}
+
+
+def go_field_name(json_name: str) -> str:
+    """The Go struct field name Calico's validator reports (``bpfLogLevel`` -> ``BPFLogLevel``)."""
+    if json_name in GO_NAME:
+        return GO_NAME[json_name]
+    for prefix in ("bpf", "nat", "aws", "mtu"):
+        if json_name.startswith(prefix):
+            return prefix.upper() + json_name[len(prefix):]
+    return json_name[:1].upper() + json_name[1:]
 
 _field_defs: dict[str, Any] = {
     ATTR_BY_JSON[j]: (_TYPES[t] | None, Field(None, alias=j)) for j, t, _ in FIELDS}
+# bpfLogLevel has no omitempty in Calico's struct: it is always stored (as "" when unset)
+_field_defs["bpf_log_level"] = (str, Field("", alias="bpfLogLevel"))
 FelixConfigurationSpec: type[CalicoModel] = create_model(
     "FelixConfigurationSpec", __base__=CalicoModel, **_field_defs)
 # every field is a Go pointer (or absent when empty): keep explicit zero values like `false`
 FelixConfigurationSpec.KEEP = frozenset(ATTR_BY_JSON.values())
+FelixConfigurationSpec.ALWAYS = frozenset({"bpf_log_level"})
 
 
 class FelixConfiguration(Resource):
@@ -249,12 +332,12 @@ class FelixConfiguration(Resource):
 
     def field_checks(self, errs: Errs) -> None:
         spec = self.spec
-        for json_name, _typ, allowed in FIELDS:
+        for json_name, _typ, tag in FIELDS:
             v = getattr(spec, ATTR_BY_JSON[json_name])
-            if v is None or allowed is None:
+            if v is None or v == "" or tag is None:
                 continue
-            if v not in allowed:
-                errs.tag(json_name[:1].upper() + json_name[1:], v, "oneof")
+            if not tag_ok(tag, v):
+                errs.tag(go_field_name(json_name), v, _tag_name(tag, v))
         _port_checks(errs, spec)
         _address_checks(errs, spec)
         _range_checks(errs, spec)
@@ -280,20 +363,6 @@ def _port_checks(errs: Errs, spec: Any) -> None:
                     errs.tag("Net", pp.net, "omitempty,cidr")
             if not 0 <= pp.port <= 65535:
                 errs.tag("Port", pp.port, "lte")
-    for attr, go, hi in (("wireguard_listening_port", "WireguardListeningPort", 65535),
-                         ("wireguard_listening_port_v6", "WireguardListeningPortV6", 65535),
-                         ("wireguard_routing_rule_priority", "WireguardRoutingRulePriority", 32765)):
-        v = getattr(spec, attr)
-        if v is not None and not 0 < v <= hi:
-            errs.tag(go, v, "gt" if v <= 0 else "lte")
-    for attr, go in (("wireguard_interface_name", "WireguardInterfaceName"),
-                     ("wireguard_interface_name_v6", "WireguardInterfaceNameV6")):
-        v = getattr(spec, attr)
-        if v and not INTERFACE_RE.match(v):
-            errs.tag(go, v, "interface")
-    f = spec.iptables_nat_outgoing_interface_filter
-    if f and not IFACE_FILTER_RE.match(f):
-        errs.tag("IptablesNATOutgoingInterfaceFilter", f, "ifaceFilter")
 
 
 def _address_checks(errs: Errs, spec: Any) -> None:

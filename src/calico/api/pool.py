@@ -37,13 +37,14 @@ class IPPoolSpec(CalicoModel):
     disable_bgp_export: bool = Field(False, alias="disableBGPExport")
     block_size: int = Field(0, alias="blockSize")
     node_selector: str = Field("", alias="nodeSelector")
+    namespace_selector: str = Field("", alias="namespaceSelector")
     ipip: IPIPConfiguration | None = None
     nat_outgoing_v1: bool = Field(False, alias="nat-outgoing")
     allowed_uses: list[str] | None = Field(None, alias="allowedUses")
     assignment_mode: str | None = Field(None, alias="assignmentMode")
-    namespace_selector: str = Field("", alias="namespaceSelector")
 
     KEEP = frozenset({"assignment_mode"})
+    ALWAYS = frozenset({"cidr"})
 
 
 class IPPool(Resource):

@@ -20,7 +20,6 @@ COMMANDS: dict[str, str] = {
     "version": "calico.ctl.version:version",
     "ipam": "calico.ctl.ipam:ipam",
     "node": "calico.ctl.node:node",
-    "datastore": "calico.ctl.datastore_cmd:datastore",
 }
 
 
@@ -62,11 +61,30 @@ def cli(ctx: click.Context, log_level: str, allow_version_mismatch: bool, kube_c
     ctx.obj["allow_version_mismatch"] = allow_version_mismatch
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run calicoctl; usage errors read as calicoctl's and every failure exits 1."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        cli.main(prog_name="calicoctl", standalone_mode=True)
+        rc = cli.main(args=args, prog_name="calicoctl", standalone_mode=False)
+    except click.exceptions.NoSuchOption as exc:
+        click.echo(f"Invalid option: 'calicoctl {' '.join(args)}'. Use flag '--help' to read about a "
+                   f"specific subcommand. ({exc.format_message()})", err=True)
+        sys.exit(1)
+    except click.UsageError as exc:
+        if "No such command" in exc.format_message():
+            click.echo(f"Invalid option: 'calicoctl {' '.join(args)}'. Use flag '--help' to read about a "
+                       "specific subcommand.", err=True)
+        else:
+            click.echo(f"{exc.format_message()}\nUse flag '--help' to read about a specific subcommand.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        click.echo(exc.format_message(), err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":

@@ -528,20 +528,29 @@ class IPAMClient:
             else:
                 by_block.setdefault(cidr, []).append(addr)
         for cidr, addrs in by_block.items():
-            unassigned += await self._release_in_block(cidr, addrs, handle)
+            unassigned += (await self._release_in_block(cidr, addrs, handle))[1]
         return unassigned
 
-    async def _release_in_block(self, cidr: str, addrs: list[IPAddress], handle: str | None) -> list[str]:
+    async def _release_in_block(self, cidr: str, addrs: list[IPAddress] | None,
+                                handle: str | None) -> tuple[list[str], list[str]]:
+        """Free addresses of one block (``addrs`` None: every address of ``handle`` there).
+
+        Returns (released, not assigned). Retries on conflict from the freshly read block.
+        """
         for _ in range(MAX_ATTEMPTS):
             cached = await self._block(cidr)
             if cached is None:
-                return [str(a) for a in addrs]
+                return [], [str(a) for a in addrs or []]
             block, rev = cached
-            ordinals = [block.ordinal(a) for a in addrs]
+            if addrs is None:
+                assert handle is not None
+                ordinals = block.ordinals_for_handle(handle)
+            else:
+                ordinals = [block.ordinal(a) for a in addrs]
             owners = {o: block.attribute_of(o) for o in ordinals}
             new, released, missing = block.release(ordinals, handle_id=handle)
             if not released:
-                return [str(block.ip(o)) for o in missing]
+                return [], [str(block.ip(o)) for o in missing]
             deltas: dict[str, int] = {}
             for o in released:
                 a = owners[o]
@@ -550,30 +559,33 @@ class IPAMClient:
             await self._load_handles(deltas)
             final = None if new.is_empty() and new.affinity is None else new.bumped()
             if await self._commit(cidr, rev, final, deltas):
-                return [str(block.ip(o)) for o in missing]
+                return [str(block.ip(o)) for o in released], [str(block.ip(o)) for o in missing]
         raise TooManyConflicts(f"too many conflicting writes on block {cidr}")
 
     async def release_by_handle(self, handle: str) -> list[str]:
-        """Release every address of ``handle``; returns them. HandleNotFound if there is no handle."""
-        self._handles.pop(handle, None)
+        """Release every address of ``handle``; returns them. HandleNotFound if there is no handle.
+
+        Uses the cached handle record when there is one: each block write compares the handle's
+        revision, so a stale record fails the write, is re-read, and its other blocks are visited.
+        """
         await self._load_handles([handle])
-        record, hrev = self._handles[handle]
-        if record is None:
-            raise HandleNotFound(handle)
+        if self._handles[handle][0] is None:  # maybe created elsewhere since we cached it: look again
+            self._handles.pop(handle, None)
+            await self._load_handles([handle])
+            if self._handles[handle][0] is None:
+                raise HandleNotFound(handle)
         released: list[str] = []
-        for cidr in list(record.block):
-            self._blocks.pop(cidr, None)
-            cached = await self._block(cidr)
-            ords = cached[0].ordinals_for_handle(handle) if cached else []
-            if ords and cached:
-                addrs = [cached[0].ip(o) for o in ords]
-                missing = await self._release_in_block(cidr, addrs, handle)
-                released += [str(a) for a in addrs if str(a) not in missing]
-        # Whatever the record still counts (blocks gone, stale counts) is dropped with it.
-        record, hrev = self._handles.get(handle, (None, 0))
-        if record is not None:
-            res = await self.store.txn([Cmp(keys.handle_key(handle), "==", hrev)],
-                                       [Delete(keys.handle_key(handle))])
+        visited: set[str] = set()
+        while True:
+            record, hrev = self._handles.get(handle, (None, 0))
+            todo = [c for c in (record.block if record else ()) if c not in visited]
+            if not todo:
+                break
+            for cidr in todo:
+                visited.add(cidr)
+                released += (await self._release_in_block(cidr, None, handle))[0]
+        if record is not None:  # counts left for blocks that no longer hold its addresses: drop them
+            res = await self.store.txn([Cmp(keys.handle_key(handle), "==", hrev)], [Delete(keys.handle_key(handle))])
             if res.succeeded:
                 self._handles[handle] = (None, 0)
         return released

@@ -6,4 +6,8 @@ the difference. ``delta`` (DeltaTracker), ``cmd`` (the single subprocess runner)
 two-phase), ``routes`` (RouteTable: netlink / ip -batch), ``vxlan`` and ``ipip`` (tunnel devices),
 ``sysctl``, ``ifacemon`` (netlink interface monitor), ``conntrack`` and ``metrics``. Every driver
 takes an optional network namespace name so tests can run it inside a namespace they created.
+
+Drivers are blocking and not thread-safe: call their ``apply*`` methods from one worker thread at a
+time (``asyncio.to_thread``), never from the event loop thread (pyroute2's synchronous API refuses
+to run inside a running loop). ``RouteTable.on_iface_update`` alone may be called from any thread.
 """

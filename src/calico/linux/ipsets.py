@@ -77,13 +77,19 @@ class IPSets:
         self._members[meta.name] = {canonical_member(meta.set_type, self.ip_version, m) for m in members}
         self._dirty.add(meta.name)
 
+    def _known(self, name: str) -> IPSetMetadata:
+        meta = self._meta.get(name)
+        if meta is None:
+            raise ValueError(f"ipset {name!r} is not desired (call add_or_replace_ipset first)")
+        return meta
+
     def add_members(self, name: str, members: Iterable[str]) -> None:
-        meta = self._meta[name]
+        meta = self._known(name)
         self._members[name].update(canonical_member(meta.set_type, self.ip_version, m) for m in members)
         self._dirty.add(name)
 
     def remove_members(self, name: str, members: Iterable[str]) -> None:
-        meta = self._meta[name]
+        meta = self._known(name)
         self._members[name].difference_update(
             canonical_member(meta.set_type, self.ip_version, m) for m in members)
         self._dirty.add(name)

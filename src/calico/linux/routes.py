@@ -21,6 +21,7 @@ import logging
 import re
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -132,6 +133,7 @@ class RouteTable:
         self._dp_neigh: dict[tuple[int, str], str] = {}  # (ifindex, ip) -> mac, permanent, ours
         self._links: dict[str, Link] = {}
         self._first_seen: dict[str, float] = {}
+        self._iface_events: deque[tuple[str, int | None, bool]] = deque()
         self._needs_resync = True
 
     # --- desired state (no I/O) ---------------------------------------------------------
@@ -151,20 +153,26 @@ class RouteTable:
         return dict(self._by_iface.get(iface, {}))
 
     def on_iface_update(self, name: str, index: int | None, up: bool) -> None:
-        """Interface monitor event (index None = removed): reprogram its routes when it is up."""
-        old = self._links.get(name)
-        if index is None:
-            self._links.pop(name, None)
-        else:
-            self._links[name] = Link(name, index, up)
-        if old is not None and (index is None or not up or old.index != index):
-            # The kernel drops routes via a downed or removed device; forget what we wrote.
-            self._dp = {c: kr for c, kr in self._dp.items() if kr.ifindex != old.index}
-            self._dp_neigh = {k: v for k, v in self._dp_neigh.items() if k[0] != old.index}
-        for cidr in self._by_iface.get(name, {}):
-            d = self._desired.get(cidr)
-            if d is not None and d.iface == name:
-                d.dirty = True
+        """Interface monitor event (index None = removed). Thread-safe and non-blocking: the event
+        is queued and folded in at the start of the next apply (which may run in a worker thread)."""
+        self._iface_events.append((name, index, up))
+
+    def _process_iface_events(self) -> None:
+        while self._iface_events:
+            name, index, up = self._iface_events.popleft()
+            old = self._links.get(name)
+            if index is None:
+                self._links.pop(name, None)
+            else:
+                self._links[name] = Link(name, index, up)
+            if old is not None and (index is None or not up or old.index != index):
+                # The kernel drops routes via a downed or removed device; forget what we wrote.
+                self._dp = {c: kr for c, kr in self._dp.items() if kr.ifindex != old.index}
+                self._dp_neigh = {k: v for k, v in self._dp_neigh.items() if k[0] != old.index}
+            for cidr in self._by_iface.get(name, {}):
+                d = self._desired.get(cidr)
+                if d is not None and d.iface == name:
+                    d.dirty = True
 
     def refresh(self) -> None:
         self._needs_resync = True
@@ -173,7 +181,9 @@ class RouteTable:
     def apply(self) -> bool:
         """Write routes/neighbours that differ; delete owned routes nobody wants."""
         if self._needs_resync:
+            self._iface_events.clear()  # the dump sees the current state of every interface
             self._resync()
+        self._process_iface_events()
         ops: list[_Op] = []
         for cidr, d in list(self._desired.items()):
             if d.dirty:

@@ -298,3 +298,17 @@ def test_calico_ipam_on_its_own(etcd: EtcdServer, pool: str, tmp: Path) -> None:
     for cid in ("ipamonly", "ipamfixed", "ipamonly"):
         assert call(None, "DEL", conf, container_id=cid, plugin="calico-ipam").rc == 0
     assert keys_under(etcd, HANDLE_PREFIX) == []
+
+
+def test_grpc_datastore_adapter_path(etcd: EtcdServer, pool: str, host: Netns,
+                                     container: Callable[[str], Netns], tmp: Path) -> None:
+    """The shared gRPC adapter (used for https/TLS/auth endpoints) serves ADD/DEL just the same."""
+    c = container("grpc")
+    conf = netconf(etcd, tmp)
+    env = {"CALICO_CNI_ETCD_CLIENT": "grpc"}
+    res = call(host, "ADD", conf, container_id=CID, netns=netns_path(c), extra_env=env)
+    assert res.rc == 0, res.out
+    assert get_json(etcd, WEP_PREFIX + f"default/node1-cni-{CID}-eth0")["spec"]["ipNetworks"] == \
+        [res.out["ips"][0]["address"]]
+    assert call(host, "DEL", conf, container_id=CID, netns=netns_path(c), extra_env=env).rc == 0
+    assert keys_under(etcd, HANDLE_PREFIX) == [] and "eth0" not in links(c)

@@ -19,7 +19,8 @@ POOL = "10.65.0.0/16"
 class Cluster:
     """A fabric namespace (bridge, 10.100.0.254) and hosts hanging off it, plus the datastore."""
 
-    def __init__(self, etcd_endpoints: str, tmp: Path) -> None:
+    def __init__(self, etcd_endpoints: str, tmp: Path, prefix: str = "") -> None:
+        self.prefix = prefix
         if os.geteuid() != 0:
             pytest.skip("needs root for network namespaces")
         self.etcd_endpoints = etcd_endpoints
@@ -35,7 +36,7 @@ class Cluster:
         self.fabric.run("ip", "link", "set", "br0", "up")
 
     def netns(self, name: str) -> Netns:
-        ns = Netns(name)
+        ns = Netns(self.prefix + name)
         self.namespaces.append(ns)
         return ns
 

@@ -376,3 +376,35 @@ def dump_on_failure(hosts: Iterable[Host]) -> str:
 
 def json_value(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+# --------------------------------------------------------------------------------------------
+# A long-lived flow: the client sends a byte every 20 ms on one TCP connection and counts echoes;
+# it exits non-zero as soon as one echo takes longer than the allowed gap.
+
+ECHO_SERVER = r"""
+import socket, sys, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(8)
+def serve(c):
+    while True:
+        d = c.recv(64)
+        if not d: return
+        c.sendall(d)
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+
+FLOW_CLIENT = r"""
+import socket, sys, time
+ip, port, seconds, gap = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+s = socket.create_connection((ip, port), timeout=5); s.settimeout(gap)
+n, end = 0, time.monotonic() + seconds
+print("connected", flush=True)
+while time.monotonic() < end:
+    s.sendall(b"x")
+    if s.recv(1) != b"x": print("bad echo", flush=True); sys.exit(2)
+    n += 1
+    time.sleep(0.02)
+print("echoes", n, flush=True)
+"""

@@ -127,15 +127,16 @@ def test_felix_configuration() -> None:
                                                   "routeRefreshInterval": "90s"}, name="default"))
     assert f.to_dict()["spec"] == {"routeRefreshInterval": "1m30s", "logSeverityScreen": "Info",
                                    "ipipEnabled": False, "vxlanVNI": 4096, "reportingInterval": "0s",
-                                   "failsafeInboundHostPorts": [{"protocol": "TCP", "port": 22}]}
+                                   "failsafeInboundHostPorts": [{"protocol": "TCP", "port": 22, "net": ""}],
+                                   "bpfLogLevel": ""}
     assert f.value("ipipEnabled") is False  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(("spec", "field", "reason"), [
-    ({"logSeverityScreen": "info"}, "LogSeverityScreen", tag("LogSeverityScreen", "oneof")),
+    ({"logSeverityScreen": "info"}, "LogSeverityScreen", tag("LogSeverityScreen", "logLevel")),
     ({"defaultEndpointToHostAction": "Allow"}, "DefaultEndpointToHostAction",
-     tag("DefaultEndpointToHostAction", "oneof")),
-    ({"iptablesBackend": "nft"}, "IptablesBackend", tag("IptablesBackend", "oneof")),
+     tag("DefaultEndpointToHostAction", "dropAcceptReturn")),
+    ({"iptablesBackend": "nft"}, "IptablesBackend", tag("IptablesBackend", "iptablesBackend")),
     ({"kubeNodePortRanges": ["http"]}, "KubeNodePortRanges", "node port ranges should not contain named ports"),
     ({"kubeNodePortRanges": [1, 2, 3, 4, 5, 6, 7, 8]}, "KubeNodePortRanges",
      "node port ranges list is too long (max 7)"),
@@ -153,6 +154,16 @@ def test_felix_configuration() -> None:
     ({"failsafeInboundHostPorts": [{"protocol": "ICMP", "port": 1}]}, "ProtoPort.Protocol",
      "protocol must be 'TCP' or 'UDP' or 'SCTP'."),
     ({"wireguardListeningPort": 0}, "WireguardListeningPort", tag("WireguardListeningPort", "gt")),
+    ({"wireguardRoutingRulePriority": 32766}, "WireguardRoutingRulePriority",
+     tag("WireguardRoutingRulePriority", "lt")),
+    ({"goGCThreshold": -2}, "GoGCThreshold", tag("GoGCThreshold", "gte")),
+    ({"featureDetectOverride": "a=b,c"}, "FeatureDetectOverride", tag("FeatureDetectOverride", "keyValueList")),
+    ({"prometheusMetricsHost": "a b"}, "PrometheusMetricsHost", tag("PrometheusMetricsHost", "prometheusHost")),
+    ({"bpfLogLevel": "Trace"}, "BPFLogLevel", tag("BPFLogLevel", "bpfLogLevel")),
+    ({"bpfDataIfacePattern": "("}, "BPFDataIfacePattern", tag("BPFDataIfacePattern", "regexp")),
+    ({"bpfExcludeCIDRsFromNAT": ["x"]}, "BPFExcludeCIDRsFromNAT", tag("BPFExcludeCIDRsFromNAT", "cidrs")),
+    ({"serviceLoopPrevention": "drop"}, "ServiceLoopPrevention", tag("ServiceLoopPrevention", "oneof")),
+    ({"wireguardInterfaceName": "a" * 16}, "WireguardInterfaceName", tag("WireguardInterfaceName", "interface")),
 ])
 def test_felix_configuration_rules(spec: dict[str, Any], field: str, reason: str) -> None:
     assert_fails(doc("FelixConfiguration", spec, name="default"), field, reason)

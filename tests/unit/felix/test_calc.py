@@ -259,3 +259,21 @@ def test_flush_order_adds_sets_before_users_and_removes_after() -> None:
     kinds = [type(x).__name__ for x in g.flush()]
     assert kinds == ["WorkloadEndpointUpdate", "ActivePolicyRemove", "IPSetRemove"]
     assert g.flush() == []
+
+
+def test_service_rules_fail_closed_and_assume_needed_policies() -> None:
+    pol = gnp("svc", "all()", ingress=[{"action": "Allow", "source": {"services": {"name": "s", "namespace": "x"}}}])
+    hinted = gnp("everywhere", "nothing == 'here'", ingress=[], performanceHints=["AssumeNeededOnEveryNode"])
+    _, d = run(wep("a", HOST, "10.0.0.1/32", {}), pol, hinted)
+    rule = d.policies[m.PolicyID("default", "svc")].inbound_rules[0]
+    assert [d.ipset_members(s) for s in rule.src_ip_set_ids] == [frozenset()]  # matches nothing
+    assert m.PolicyID("default", "everywhere") in d.policies
+    assert [p.name for t in only_wep(d).tiers for p in t.ingress_policies] == ["svc"]
+
+
+def test_builtin_tier_defaults() -> None:
+    _, d = run(wep("a", HOST, "10.0.0.1/32", {}),
+               gnp("base", "all()", ingress=[], tier="baselineadminnetworkpolicy"),
+               gnp("adm", "all()", ingress=[], tier="adminnetworkpolicy"), gnp("d", "all()", ingress=[]))
+    assert [(t.name, t.default_action) for t in only_wep(d).tiers] == [
+        ("adminnetworkpolicy", "Pass"), ("default", "Deny"), ("baselineadminnetworkpolicy", "Pass")]

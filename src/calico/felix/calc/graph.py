@@ -360,7 +360,7 @@ class CalcGraph:
     def _refresh_policy(self, key: PolicyKey) -> None:
         """Make the policy active iff it matches a local endpoint; keep its output current."""
         entry = self._policies.get(key)
-        want = entry is not None and bool(self._local_index.selector_matches(key))
+        want = entry is not None and (entry.policy.assume_needed or bool(self._local_index.selector_matches(key)))
         have = self._active_policies.get(key)
         if want:
             assert entry is not None
@@ -456,6 +456,9 @@ class CalcGraph:
     def _recompute_borrowed(self) -> None:
         self._block_plens = sorted({int(c.rsplit("/", 1)[1]) for c in self._blocks}, reverse=True)
         self._borrowed_stale = False
+        for key in set(self._borrowed) - set(self._weps):
+            del self._borrowed[key]
+            self._infra_dirty = True
         for key, wep in self._weps.items():
             self._update_borrowed(key, wep)
 

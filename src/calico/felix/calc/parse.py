@@ -225,6 +225,7 @@ class Policy:
     untracked: bool
     pre_dnat: bool
     apply_on_forward: bool
+    assume_needed: bool = False  # performanceHints: AssumeNeededOnEveryNode
 
 
 def _order(value: Any, what: str) -> float | None:
@@ -256,6 +257,7 @@ def parse_policy(doc: dict[str, Any], namespace: str, name: str) -> Policy:
         ingress=ingress if "ingress" in types else None, egress=egress if "egress" in types else None,
         untracked=bool(spec.get("doNotTrack")), pre_dnat=bool(spec.get("preDNAT")),
         apply_on_forward=bool(spec.get("applyOnForward")),
+        assume_needed="AssumeNeededOnEveryNode" in _list(spec.get("performanceHints"), "spec.performanceHints"),
     )
 
 
@@ -265,12 +267,20 @@ class Tier:
     default_action: str
 
 
+BUILTIN_TIERS = {
+    "default": Tier(1_000_000.0, "Deny"),
+    "adminnetworkpolicy": Tier(1_000.0, "Pass"),
+    "baselineadminnetworkpolicy": Tier(10_000_000.0, "Pass"),
+}
+
+
 def parse_tier(doc: dict[str, Any], name: str) -> Tier:
     spec = _dict(doc.get("spec"), "spec")
     order = _order(spec.get("order"), "spec.order")
-    if name == "default" and order is None:
-        order = 1_000_000.0
-    action = str(spec.get("defaultAction") or "Deny")
+    builtin = BUILTIN_TIERS.get(name)
+    if builtin is not None and order is None:
+        order = builtin.order
+    action = str(spec.get("defaultAction") or (builtin.default_action if builtin else "Deny"))
     if action not in ("Deny", "Pass"):
         raise InvalidResource(f"spec.defaultAction: invalid {action!r}")
     return Tier(order, action)

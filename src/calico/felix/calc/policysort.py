@@ -6,10 +6,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from calico.felix.calc.parse import Policy, Tier
+from calico.felix.calc.parse import BUILTIN_TIERS, Policy, Tier
 from calico.felix.messages import PolicyID, TierInfo
-
-DEFAULT_TIER_ORDER = 1_000_000.0
 
 
 class _Entry(Protocol):
@@ -31,8 +29,8 @@ def _wanted(policy: Policy, kind: str) -> bool:
 
 
 def tier_sort_key(name: str, tiers: Mapping[str, Tier]) -> tuple[float, str]:
-    tier = tiers.get(name)
-    order = tier.order if tier is not None else (DEFAULT_TIER_ORDER if name == "default" else None)
+    tier = tiers.get(name) or BUILTIN_TIERS.get(name)
+    order = tier.order if tier is not None else None
     return (math.inf if order is None else order, name)
 
 
@@ -55,6 +53,6 @@ def build_tiers(entries: Iterable[_Entry], tiers: Mapping[str, Tier], *, kind: s
         egress = () if kind == "pre_dnat" else tuple(e.id for e in members if e.policy.egress is not None)
         if not ingress and not egress:
             continue
-        tier = tiers.get(name)
+        tier = tiers.get(name) or BUILTIN_TIERS.get(name)
         out.append(TierInfo(name, ingress, egress, tier.default_action if tier is not None else "Deny"))
     return tuple(out)

@@ -152,10 +152,15 @@ class RuleParser:
                 ids.append(set_id)
             return tuple(ids)
 
+        sets = [self._selector_set(pos)] if pos is not None else []
+        if e.get("services"):
+            # Kubernetes Service matches need the service index, which this Felix lacks: match
+            # nothing rather than everything (an Allow must not widen into allow-all).
+            sets.append(self._selector_set(parse_selector("!all()")))
         return {
             "net": nets, "not_net": not_nets, "ports": tuple(ports), "not_ports": tuple(not_ports),
             "named": named_sets(named), "not_named": named_sets(not_named),
-            "sets": (self._selector_set(pos),) if pos is not None else (),
+            "sets": tuple(sets),
             "not_sets": (self._selector_set(neg),) if neg is not None else (),
         }
 
