@@ -55,8 +55,17 @@ async def worker(mode: str, host: str, count: int) -> dict[str, float]:
                 common_trips += client.store.round_trips - before
                 common += 1
         secs = time.perf_counter() - start
+        cold_alloc = cold_release = 0
+        for i in range(20):  # a fresh client per call, like one CNI plugin process per ADD / DEL
+            cold = IPAMClient(ds)
+            await cold.auto_assign(1, 0, f"bench.{host}.cold{i}", {"node": host}, host)
+            cold_alloc += cold.store.round_trips
+            cold = IPAMClient(ds)
+            await cold.release_by_handle(f"bench.{host}.cold{i}")
+            cold_release += cold.store.round_trips
         return {"secs": secs, "trips": client.store.round_trips / count,
-                "common_trips": common_trips / max(common, 1), "conflicts": float(client.conflicts)}
+                "common_trips": common_trips / max(common, 1), "conflicts": float(client.conflicts),
+                "cold_alloc": cold_alloc / 20, "cold_release": cold_release / 20}
     finally:
         await ds.close()
 
@@ -103,13 +112,15 @@ def main() -> None:
         print(f"etcd {subprocess.run(['etcd', '--version'], capture_output=True, text=True).stdout.split()[2]}, "
               f"{os.cpu_count()} CPUs, {args.count} operations per client")
         print(f"{'clients':>8} {'raw txn/s':>10} {'allocs/s':>9} {'ratio':>6} {'trips/alloc':>12} "
-              f"{'common case':>12} {'conflicts':>9}")
+              f"{'common case':>12} {'conflicts':>9} {'cold alloc':>10} {'cold release':>12}")
         for n, raw, ipam, res in rows:
             trips = sum(r["trips"] for r in res) / len(res)
             common = sum(r["common_trips"] for r in res) / len(res)
             conflicts = int(sum(r["conflicts"] for r in res))
+            cold_a = sum(r["cold_alloc"] for r in res) / len(res)
+            cold_r = sum(r["cold_release"] for r in res) / len(res)
             print(f"{n:>8} {raw:>10.0f} {ipam:>9.0f} {ipam / raw:>6.2f} {trips:>12.3f} {common:>12.3f} "
-                  f"{conflicts:>9}")
+                  f"{conflicts:>9} {cold_a:>10.2f} {cold_r:>12.2f}")
     finally:
         server.remove()
 

@@ -17,6 +17,14 @@ ORCHESTRATOR_LABEL = "projectcalico.org/orchestrator"
 _IANA_SVC = re.compile(r"^[-a-z0-9]+$")
 
 
+def _strict_net(text: str) -> bool:
+    try:
+        addr, net = parse_cidr_or_ip(text)
+    except ValueError:
+        return False
+    return addr == net.network_address
+
+
 def port_name_problems(name: str) -> bool:
     """k8s IsValidPortName failed (or empty)."""
     if not name or len(name) > 15 or not _IANA_SVC.match(name):
@@ -42,15 +50,15 @@ class EndpointPort(CalicoModel):
 class WorkloadEndpointPort(EndpointPort):
     host_port: int = Field(0, alias="hostPort")
     host_ip: str = Field("", alias="hostIP")
-    ALWAYS = frozenset({"name", "protocol", "port"})
+    ALWAYS = frozenset({"name", "protocol", "port", "host_port", "host_ip"})
 
     def check_wep(self, errs: Errs) -> None:
         self.check(errs, "WorkloadEndpointPort", name_required=False)
         if not self.name and self.host_port == 0:
             errs.add("WorkloadEndpointPort.Name", self.name,
                      "WorkloadEndpointPort name must not be empty if no HostPort is specified")
-        if self.host_ip and parse_ip(self.host_ip) is None:
-            errs.tag("HostIP", self.host_ip, "ip")
+        if self.host_ip and not _strict_net(self.host_ip):
+            errs.tag("HostIP", self.host_ip, "net")
 
 
 class HostEndpointSpec(CalicoModel):
@@ -88,7 +96,8 @@ class HostEndpoint(Resource):
 class IPNAT(CalicoModel):
     internal_ip: str = Field("", alias="internalIP")
     external_ip: str = Field("", alias="externalIP")
-    ALWAYS = frozenset({"internal_ip", "external_ip"})
+    source: str = ""
+    ALWAYS = frozenset({"internal_ip", "external_ip", "source"})
 
 
 class WorkloadEndpointSpec(CalicoModel):
@@ -175,17 +184,16 @@ class WorkloadEndpoint(Resource):
 
     def field_checks(self, errs: Errs) -> None:
         s = self.spec
-        for field, value in (("Workload", s.workload), ("Node", s.node), ("Pod", s.pod),
-                             ("Endpoint", s.endpoint), ("ServiceAccountName", s.service_account_name)):
+        for field, value in (("Orchestrator", s.orchestrator), ("Workload", s.workload), ("Node", s.node),
+                             ("Pod", s.pod), ("Endpoint", s.endpoint),
+                             ("ServiceAccountName", s.service_account_name)):
             if value and not name_ok(value):
                 errs.tag(field, value, "name")
         if s.container_id and not CONTAINER_ID_RE.match(s.container_id):
             errs.tag("ContainerID", s.container_id, "containerID")
         for i, n in enumerate(s.ip_networks or []):
-            try:
-                parse_cidr_or_ip(n)
-            except ValueError:
-                errs.tag(f"IPNetworks[{i}]", n, "cidr")
+            if not _strict_net(n):
+                errs.tag(f"IPNetworks[{i}]", n, "net")
         for field, gw, version in (("IPv4Gateway", s.ipv4_gateway, 4), ("IPv6Gateway", s.ipv6_gateway, 6)):
             if gw:
                 addr = parse_ip(gw)

@@ -8,6 +8,7 @@ which is why rules show ``source: {}`` as calicoctl does.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -63,6 +64,14 @@ class CalicoModel(BaseModel):
                 continue
             out[key] = to_json_value(value)
         return out
+
+
+def _drop(data: Any, loc: list[Any]) -> None:
+    """Delete the key at pydantic error location ``loc`` from nested dicts/lists."""
+    for part in loc[:-1]:
+        data = data[part]
+    if isinstance(data, dict):
+        data.pop(loc[-1], None)
 
 
 def _is_zero(value: Any) -> bool:
@@ -152,7 +161,7 @@ class Resource(CalicoModel):
         from calico.api.registry import load_resource
 
         doc = json.loads(json_text)
-        res = load_resource(doc, validate=False)
+        res = load_resource(doc, validate=False, ignore_unknown=True)
         if resource_version is not None:
             res.metadata.resource_version = str(resource_version)
         return res
@@ -176,25 +185,50 @@ class Resource(CalicoModel):
         check_annotations(errs, self.metadata.annotations)
         check_labels(errs, self.metadata.labels)
 
-    def validation_errors(self) -> list[FieldError]:
-        first = self.client_checks()
-        if first:
-            return first
+    def struct_only_checks(self, errs: Errs) -> None:
+        """Struct-validator rules that the client layer normally reports first (own wording)."""
+
+    def validation_errors(self, struct_only: bool = False) -> list[FieldError]:
+        """Every Calico rule the resource breaks.
+
+        ``struct_only`` runs only libcalico's struct validator (``validator.Validate``), as
+        ``calicoctl convert`` does; otherwise the client-side checks come first and, when any
+        fails, are reported alone (as clientv3 does).
+        """
+        if not struct_only:
+            first = self.client_checks()
+            if first:
+                return first
         errs = Errs()
         self.meta_checks(errs)
         self.field_checks(errs)
+        if struct_only:
+            self.struct_only_checks(errs)
         return errs.items
 
-    def validate_calico(self) -> None:
+    def validate_calico(self, struct_only: bool = False) -> None:
         """Raise CalicoValidationError when the resource breaks a Calico rule."""
-        errors = self.validation_errors()
+        errors = self.validation_errors(struct_only)
         if errors:
             raise CalicoValidationError(errors)
 
     @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> Resource:
-        """Build from a document without kind/apiVersion; pydantic errors become Calico errors."""
-        try:
-            return cls.model_validate(dict(body))
-        except ValidationError as exc:
-            raise pydantic_to_calico(exc, cls.KIND) from None
+    def from_body(cls, body: Mapping[str, Any], ignore_unknown: bool = False) -> Resource:
+        """Build from a document without kind/apiVersion; pydantic errors become Calico errors.
+
+        ``ignore_unknown`` drops fields we do not model instead of rejecting them, as Go's
+        (non-strict) decoder does when Calico reads its own datastore: objects written by a newer
+        Calico still load.
+        """
+        data: Any = dict(body)
+        for _attempt in range(50):
+            try:
+                return cls.model_validate(data)
+            except ValidationError as exc:
+                unknown = [e["loc"] for e in exc.errors() if e.get("type") == "extra_forbidden"]
+                if not ignore_unknown or not unknown or len(unknown) != len(exc.errors()):
+                    raise pydantic_to_calico(exc, cls.KIND) from None
+                data = copy.deepcopy(data) if _attempt == 0 else data
+                for loc in unknown:
+                    _drop(data, list(loc))
+        raise CalicoValidationError([FieldError(cls.KIND, reason="too many unknown fields")])

@@ -23,8 +23,8 @@ class NodeBGPSpec(CalicoModel):
 
 
 class OrchRef(CalicoModel):
-    orchestrator: str = ""
     node_name: str = Field("", alias="nodeName")
+    orchestrator: str = ""
     ALWAYS = frozenset({"orchestrator"})
 
 
@@ -39,6 +39,11 @@ class NodeAddress(CalicoModel):
     ALWAYS = frozenset({"address"})
 
 
+class NodeInterface(CalicoModel):
+    name: str = ""
+    addresses: list[str] | None = None
+
+
 class NodeSpec(CalicoModel):
     bgp: NodeBGPSpec | None = Field(None, alias="bgp")
     ipv4_vxlan_tunnel_addr: str = Field("", alias="ipv4VXLANTunnelAddr")
@@ -48,6 +53,7 @@ class NodeSpec(CalicoModel):
     orch_refs: list[OrchRef] | None = Field(None, alias="orchRefs")
     wireguard: NodeWireguardSpec | None = None
     addresses: list[NodeAddress] | None = None
+    interfaces: list[NodeInterface] | None = None
 
 
 class NodeStatus(CalicoModel):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import Field
 
 from calico.api.checks import Errs, check_selector
-from calico.api.errors import FieldError
+from calico.api.errors import CalicoValidationError, FieldError
 from calico.api.meta import CalicoModel, Resource
 from calico.api.values import parse_cidr, parse_cidr_or_ip
 
@@ -19,6 +20,14 @@ DEFAULT_ALLOWED_USES = ["Workload", "Tunnel"]
 _LINK_LOCAL_V4 = ipaddress.ip_network("169.254.0.0/16")
 _LINK_LOCAL_V6 = ipaddress.ip_network("fe80::/10")
 GLOBAL_SEL_MSG = "global() can only be used in an EntityRule namespaceSelector"
+
+
+def _strict(text: str) -> bool:
+    try:
+        addr, net = parse_cidr_or_ip(text)
+    except ValueError:
+        return False
+    return addr == net.network_address
 
 
 class IPIPConfiguration(CalicoModel):
@@ -116,8 +125,36 @@ class IPPool(Resource):
                                    "IPPool CIDR overlaps with IPv6 Link Local range fe80::/10"))
         return errs
 
+    def struct_only_checks(self, errs: Errs) -> None:
+        """validateIPPoolSpec's versions of the client checks (``IPpool.*`` names, its wording)."""
+        s = self.spec
+        if not s.cidr:
+            errs.add("IPpool.CIDR", s.cidr, "IPPool CIDR must be specified")
+        try:
+            addr, net = parse_cidr_or_ip(s.cidr)
+        except ValueError:
+            errs.add("IPpool.CIDR", s.cidr, "IPPool CIDR must be a valid subnet")
+            return
+        cidr = str(net)
+        if net.version == 6 and s.ipip_mode != "Never":
+            errs.add("IPpool.IPIPMode", s.ipip_mode, "IPIPMode other than 'Never' is not supported on an IPv6 IP pool")
+        if s.ipip_mode in ("Always", "CrossSubnet") and s.vxlan_mode in ("Always", "CrossSubnet"):
+            errs.add("IPpool.IPIPMode", s.ipip_mode, "IPIPMode and VXLANMode cannot be enabled on LoadBalancer IP pool")
+        block = s.block_size or (26 if net.version == 4 else 122)
+        if not s.disabled and net.prefixlen > block:
+            errs.add("IPpool.CIDR", cidr, "IP pool size is too small for use with Calico IPAM. It must be equal to "
+                                          "or greater than the block size.")
+        if addr != net.network_address:
+            errs.add("IPpool.CIDR", cidr, "IP pool CIDR is not strictly masked")
+        if net.version == 4 and net.overlaps(_LINK_LOCAL_V4):
+            errs.add("IPpool.CIDR", cidr, "IP pool range overlaps with IPv4 Link Local range 169.254.0.0/16")
+        if net.version == 6 and net.overlaps(_LINK_LOCAL_V6):
+            errs.add("IPpool.CIDR", cidr, "IP pool range overlaps with IPv6 Link Local range fe80::/10")
+
     def field_checks(self, errs: Errs) -> None:
         s = self.spec
+        if s.cidr and not _strict(s.cidr):
+            errs.tag("CIDR", s.cidr, "net")
         if s.vxlan_mode and s.vxlan_mode not in ENCAP_MODES:
             errs.tag("VXLANMode", s.vxlan_mode, "vxlanMode")
         if s.ipip_mode and s.ipip_mode not in ENCAP_MODES:
@@ -156,17 +193,17 @@ class IPPool(Resource):
                      "namespaceSelector cannot be used with allowedUses Tunnel")
 
 
-def check_pool_overlap(new_pool: IPPool, existing_pools: list[IPPool]) -> Any:
+def check_pool_overlap(new_pool: Resource, existing_pools: Iterable[Resource]) -> CalicoValidationError | None:
     """Create-time check: the new CIDR may not overlap any other pool's (libcalico's wording)."""
-    from calico.api.errors import CalicoValidationError
-
+    if not isinstance(new_pool, IPPool):
+        return None
     try:
         net = parse_cidr(new_pool.spec.cidr)[1]
     except ValueError:
         return None
     errs: list[FieldError] = []
     for other in existing_pools:
-        if other.metadata.name == new_pool.metadata.name:
+        if not isinstance(other, IPPool) or other.metadata.name == new_pool.metadata.name:
             continue
         try:
             other_net = parse_cidr(other.spec.cidr)[1]
@@ -180,10 +217,10 @@ def check_pool_overlap(new_pool: IPPool, existing_pools: list[IPPool]) -> Any:
     return CalicoValidationError(errs) if errs else None
 
 
-def check_pool_update(old: IPPool, new: IPPool) -> Any:
+def check_pool_update(old: Resource, new: Resource) -> CalicoValidationError | None:
     """Update-time check: CIDR, block size and a LoadBalancer use are immutable."""
-    from calico.api.errors import CalicoValidationError
-
+    if not isinstance(old, IPPool) or not isinstance(new, IPPool):
+        return None
     errs: list[FieldError] = []
     if not _same_cidr(old.spec.cidr, new.spec.cidr):
         errs.append(FieldError("IPPool.Spec.CIDR", new.spec.cidr, "IPPool CIDR cannot be modified"))

@@ -76,8 +76,12 @@ def model_for(kind: str, api_version: str = API_VERSION) -> type[Resource]:
     return MODELS[kind]
 
 
-def load_resource(doc: Mapping[str, Any], validate: bool = True, defaults: bool = True) -> Resource:
-    """Build a v3 resource from a dict; apply Calico's defaults; optionally validate."""
+def load_resource(doc: Mapping[str, Any], validate: bool = True, defaults: bool = True,
+                  ignore_unknown: bool = False) -> Resource:
+    """Build a v3 resource from a dict; apply Calico's defaults; optionally validate.
+
+    ``ignore_unknown`` is for reading the datastore (Go decodes stored objects non-strictly).
+    """
     if not isinstance(doc, Mapping):
         raise CalicoValidationError([FieldError("", doc, "expected an object")])
     kind = doc.get("kind", "")
@@ -88,7 +92,7 @@ def load_resource(doc: Mapping[str, Any], validate: bool = True, defaults: bool 
         body.pop("metadata", None)
     if body.get("spec") is None:
         body.pop("spec", None)
-    res = model.from_body(body)
+    res = model.from_body(body, ignore_unknown=ignore_unknown)
     if defaults:
         res.apply_defaults()
     if validate:

@@ -415,12 +415,21 @@ def _expand_v1(doc: Any) -> list[Mapping[str, Any]]:
 
 
 def v1_to_v3_documents(doc: Any) -> list[dict[str, Any]]:
-    """A v1 document (object, ``<kind>List``, ``List`` or array) -> v3 dicts, in input order."""
+    """A v1 document (object, ``<kind>List``, ``List`` or array) -> v3 dicts, in input order.
+
+    Kubernetes ``networking.k8s.io/v1`` NetworkPolicies are converted too, as calicoctl convert does.
+    """
+    from calico.api.k8s import K8S_API_VERSION, k8s_network_policy_to_calico
+
     out = []
     for d in _expand_v1(doc):
-        if str(d.get("apiVersion", "")) != "v1":
-            raise UnknownKindError(str(d.get("kind", "")), str(d.get("apiVersion", "")))
-        out.append(convert_v1_dict(d))
+        api_version, kind = str(d.get("apiVersion", "")), str(d.get("kind", ""))
+        if api_version == K8S_API_VERSION and kind == "NetworkPolicy":
+            out.append(k8s_network_policy_to_calico(d))
+        elif api_version == "v1":
+            out.append(convert_v1_dict(d))
+        else:
+            raise UnknownKindError(kind, api_version)
     return out
 
 
@@ -460,5 +469,5 @@ def convert_manifest(docs: list[Any], validate: bool = True) -> dict[str, Any]:
     resources = [r for d in docs for r in convert_v1_document(d)]
     if validate:
         for r in resources:
-            r.validate_calico()
+            r.validate_calico(struct_only=True)
     return render_conversion(resources)

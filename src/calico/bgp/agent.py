@@ -48,6 +48,7 @@ def tuning_from_env(env: Mapping[str, str]) -> Tuning:
         error_wait_min=wait_min,
         error_wait_max=wait_max,
         kernel_scan_time=num("CALICO_BGP_SCAN_TIME") or 2,
+        graceful_restart_wait=num("CALICO_BGP_GRACEFUL_RESTART_WAIT"),
     )
 
 
@@ -168,6 +169,9 @@ class BgpAgent:
             text = render(compute(self.cluster_state(), self.match))
         except ComputeError as exc:
             log.warning("Not configuring BIRD yet: %s", exc)
+            return False
+        except ValueError as exc:  # a value BIRD's syntax cannot carry (e.g. a quote in a name)
+            log.error("Cannot render a BIRD configuration; keeping the last good one running: %s", exc)
             return False
         if text == self.last_text or text == self.rejected_text:
             return False

@@ -160,6 +160,7 @@ class Tuning:
     error_wait_min: int = 5
     error_wait_max: int = 30
     kernel_scan_time: int = 2
+    graceful_restart_wait: int | None = None  # BIRD's recovery wait after a -R start (default 240 s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -247,9 +247,13 @@ def render(config: BirdConfig) -> str:
     interfaces = [f"-{_q(i)}," for i in config.ignored_interfaces]
     interfaces += ['-"cali*",', '-"kube-ipvs*",', '"*"']
     debug = {"all": "debug all;", "none": "debug off;", "states": "debug { states };"}[config.debug]
+    header = []
+    if config.tuning.graceful_restart_wait is not None:
+        header.append(f"graceful restart wait {config.tuning.graceful_restart_wait};")
     return _env().get_template("bird.cfg.j2").render(
         node_name=config.node_name,
         router_id=config.router_id,
+        header_statements=header,
         debug=debug,
         scan_time=config.tuning.kernel_scan_time,
         interfaces=" ".join(interfaces),

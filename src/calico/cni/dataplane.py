@@ -87,9 +87,8 @@ def container_batch(plan: Plan, host_pid: int) -> list[str]:
 def host_batch(plan: Plan) -> list[str]:
     """Commands run on the host: bring the cali side up and route each address to it."""
     lines = [f"link set {plan.host_ifname} up"]
-    for addr in plan.addresses:
-        family = "-6 " if ":" in addr else ""
-        lines.append(f"{family}route add {addr} dev {plan.host_ifname} scope link")
+    for addr in plan.addresses:  # ip infers the family from the address
+        lines.append(f"route add {addr} dev {plan.host_ifname} scope link")
     return lines
 
 

@@ -120,6 +120,11 @@ def run(ip: str | None, ip6: str | None, as_number: str | None, name: str | None
         env.setdefault("IP6", "autodetect")
     argv = _node_command()
     log_path = Path(log_dir) / "calico-node.log"
+    from calico.node.paths import node_paths
+
+    pidfile = node_paths(env).node_pidfile
+    if not dryrun and _pid_alive(pidfile):
+        fail(f"calico-node is already running on this host (pid {pidfile.read_text().strip()}, {pidfile})")
     if dryrun:
         shown = [f"{k}={env[k]}" for k in sorted(env) if k not in os.environ or os.environ[k] != env[k]]
         click.echo("Use the following command to start the calico/node process:\n")

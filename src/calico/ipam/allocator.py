@@ -150,6 +150,15 @@ class IPAMClient:
             self._blocks[cidr] = (Block.from_json(kv[0]), kv[1])
         return self._blocks[cidr]
 
+    async def _load_blocks(self, cidrs: Iterable[str]) -> None:
+        missing = [c for c in cidrs if c not in self._blocks]
+        if not missing:
+            return
+        res = await self.store.read([Get(keys.block_key(c)) for c in missing])
+        for cidr, kvs in zip(missing, res.reads, strict=True):
+            if kvs:
+                self._blocks[cidr] = (Block.from_json(kvs[0].value), kvs[0].mod_revision)
+
     async def _read_one(self, key: str) -> tuple[str, int] | None:
         res = await self.store.read([Get(key)])
         return (res.reads[0][0].value, res.reads[0][0].mod_revision) if res.reads[0] else None
@@ -207,9 +216,9 @@ class IPAMClient:
             if new is None:
                 self._blocks.pop(cidr, None)
             else:
-                self._blocks[cidr] = (new, res.revision)
+                self._blocks[cidr] = (new, res.revision_of(bkey))
             for hid, h in new_handles.items():
-                self._handles[hid] = (h, res.revision if h is not None else 0)
+                self._handles[hid] = (h, res.revision_of(keys.handle_key(hid)) if h is not None else 0)
             if len(self._handles) > 50000:
                 self._handles.clear()
             return True
@@ -307,8 +316,9 @@ class IPAMClient:
                             got: list[IPInterface]) -> None:
         env = await self._env_for(host)
         pools = self._select_pools(env, version, host, requested, use)
-        eligible = env.pools_for(version, host, use)
-        # 1. blocks already affine to this host.
+        eligible = env.pools_for(version, host, None)  # any use: a tunnel block is not "unneeded"
+        # 1. blocks already affine to this host (those not cached are read in one round trip).
+        await self._load_blocks(c for c in env.hosts[host].affinities if _net(c).version == version)
         for cidr in sorted(env.hosts[host].affinities, key=_cidr_sort_key):
             if _net(cidr).version != version:
                 continue

@@ -60,14 +60,14 @@ class Env:
             out.append(Cmp(node_key(host), "==", self.hosts[host].node_rev))
         return out
 
-    def pools_for(self, version: int, host: str, use: str) -> list[Pool]:
-        """Enabled automatic pools of this version whose nodeSelector selects the host."""
+    def pools_for(self, version: int, host: str, use: str | None) -> list[Pool]:
+        """Enabled automatic pools of this version (and use, unless None) that select the host."""
         labels = self.hosts[host].labels if host in self.hosts else {"projectcalico.org/name": host}
         out = []
         for p in sorted(self.pools.values(), key=lambda p: (p.cidr.version, int(p.cidr.network_address))):
-            if p.version != version or p.disabled or use not in p.allowed_uses:
+            if p.version != version or p.disabled or (use is not None and use not in p.allowed_uses):
                 continue
-            if p.assignment_mode != "Automatic":
+            if use is not None and p.assignment_mode != "Automatic":
                 continue
             if selector_matches(p.node_selector, labels):
                 out.append(p)

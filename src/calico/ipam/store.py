@@ -11,7 +11,7 @@ safe against lost updates, but not atomic across keys and more round trips).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from calico.datastore.base import AlreadyExists, Conflict, Datastore, KeyValue, NotFound
@@ -49,6 +49,11 @@ class TxnResult:
     succeeded: bool
     revision: int  # the store revision after (or at) the transaction
     reads: tuple[tuple[KeyValue, ...], ...]  # one tuple per Get of the branch that ran
+    key_revisions: dict[str, int] = field(default_factory=dict)  # fallback only: each write's own revision
+
+    def revision_of(self, key: str) -> int:
+        """The mod revision ``key`` has after the transaction (one etcd txn: all the same)."""
+        return self.key_revisions.get(key, self.revision)
 
 
 def prefix_end(prefix: str) -> str:
@@ -141,10 +146,11 @@ class TxnStore:
                             failure: Sequence[Get]) -> TxnResult:
         """Emulation: check, then write each key with its own CAS (lost races report failure)."""
         expected = {c.key: c.mod_revision for c in compares if c.op == "==" and c.range_end is None}
-        for c in compares:
-            if c.key not in expected and not await self._current(c):
+        for c in compares:  # check everything first, so a lost race rarely leaves a partial write
+            if not await self._current(c):
                 return TxnResult(False, await self.ds.revision(), tuple(await self._gets(failure)))
         rev = 0
+        revs: dict[str, int] = {}
         reads: list[tuple[KeyValue, ...]] = []
         try:
             for o in success:
@@ -160,6 +166,7 @@ class TxnStore:
                         rev = await self.ds.create(o.key, o.value)
                     else:
                         rev = await self.ds.update(o.key, o.value, exp)
+                    revs[o.key] = rev
                 elif exp != 0:  # deleting a key expected absent is a no-op, as in etcd
                     try:
                         await self.ds.delete(o.key, exp)
@@ -169,4 +176,4 @@ class TxnStore:
                     rev = await self.ds.revision()
         except (Conflict, AlreadyExists, NotFound):
             return TxnResult(False, await self.ds.revision(), tuple(await self._gets(failure)))
-        return TxnResult(True, rev or await self.ds.revision(), tuple(reads))
+        return TxnResult(True, rev or await self.ds.revision(), tuple(reads), revs)

@@ -203,6 +203,7 @@ class IPSets:
         lines: list[str] = []
         results: dict[str, SavedSet] = {}
         swaps = creates = 0
+        recreates: list[str] = []
         for name in sorted(self._dirty):
             meta = self._meta.get(name)
             if meta is None:
@@ -213,6 +214,9 @@ class IPSets:
                 creates += 1
                 lines.append(self._create_line(name, meta))
                 lines.extend(f"add {name} {m}" for m in want)
+            elif saved.set_type != meta.set_type or saved.family != self.family:
+                recreates.append(name)  # swap needs identical types: destroy and create instead
+                continue
             elif not self._matches_meta(saved, meta):
                 swaps += 1
                 temp = self._temp_name()
@@ -233,11 +237,29 @@ class IPSets:
         for name, saved in results.items():
             self._dp[name] = saved
         self._dirty.clear()
+        recreated = [name for name in recreates if self._recreate(name)]
         self._update_gauges()
         if lines:
             log.info("ipset restore (IPv%d): %d lines, %d sets created, %d swapped, %d updated",
                      self.ip_version, len(lines), creates, swaps, len(results) - creates - swaps)
-        return bool(lines)
+        return bool(lines) or bool(recreated)
+
+    def _recreate(self, name: str) -> bool:
+        """Replace a set whose type changed; only possible once nothing references it."""
+        meta = self._meta[name]
+        want = self._members[name]
+        lines = [f"destroy {name}", self._create_line(name, meta), *(f"add {name} {m}" for m in want)]
+        try:
+            self._restore(lines)
+        except cmd.CommandError as exc:
+            self.stats.errors += 1
+            self._dirty.add(name)
+            log.error("ipset %s must change type to %s but cannot be destroyed yet (will retry): %s",
+                      name, meta.set_type, exc)
+            return False
+        self._dp[name] = SavedSet(name, meta.set_type, self.family, meta.max_size, set(want))
+        log.info("Recreated ipset %s as %s", name, meta.set_type)
+        return True
 
     def _update_gauges(self) -> None:
         self.stats.sets = len(self._meta)

@@ -79,7 +79,8 @@ class Table:
     def __init__(self, name: str, ip_version: int = 4, *, netns: str | None = None,
                  insert_mode: str = "insert", backend: str = "auto", max_retries: int = 10,
                  initial_backoff: float = 0.001, save_retries: int = 3, lock_timeout: float = 10.0,
-                 refresh_interval: float | None = None, owned_prefixes: Sequence[str] = OWNED_PREFIXES,
+                 refresh_interval: float | None = None, post_write_check_interval: float | None = None,
+                 owned_prefixes: Sequence[str] = OWNED_PREFIXES,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if name not in TABLES:
             raise ValueError(f"unknown iptables table {name!r} (expected one of {', '.join(TABLES)})")
@@ -97,6 +98,9 @@ class Table:
         self.save_retries = save_retries
         self.lock_timeout = lock_timeout
         self.refresh_interval = refresh_interval
+        self.post_write_check_interval = post_write_check_interval
+        self._check_at: float | None = None
+        self._check_gap = post_write_check_interval or 0.0
         self.owned_prefixes = tuple(owned_prefixes) + HISTORIC_PREFIXES
         self._sleep = sleep
         self.stats = TableStats()
@@ -115,10 +119,13 @@ class Table:
 
     # --- desired state (no I/O) ---------------------------------------------------------
     def update_chain(self, chain: Chain) -> None:
+        rules = tuple(chain.rules)
+        if self._chain_rules.get(chain.name) == rules:
+            return  # unchanged: skip re-hashing (callers often re-send every chain)
         self._check_owned(chain.name)
         self._count_refs(self._chain_rules.get(chain.name, ()), -1)
-        self._chain_rules[chain.name] = tuple(chain.rules)
-        self._count_refs(chain.rules, +1)
+        self._chain_rules[chain.name] = rules
+        self._count_refs(rules, +1)
         self._chains.set_desired(chain.name, chain_hashes(chain))
 
     def update_chains(self, chains: Iterable[Chain]) -> None:
@@ -135,11 +142,15 @@ class Table:
 
     def set_rule_inserts(self, kernel_chain: str, rules: Sequence[Rule]) -> None:
         """Calico's hook rules in a kernel chain, placed per ``insert_mode`` (top or bottom)."""
+        if self._inserts.get(kernel_chain, ((), ()))[0] == tuple(rules):
+            return
         self._set_kernel_rules(self._inserts, kernel_chain, tuple(rules),
                                insert_hashes(kernel_chain, rules))
 
     def set_rule_appends(self, kernel_chain: str, rules: Sequence[Rule]) -> None:
         """Rules always appended at the end of a kernel chain (FORWARD tail, nat POSTROUTING)."""
+        if self._appends.get(kernel_chain, ((), ()))[0] == tuple(rules):
+            return
         self._set_kernel_rules(self._appends, kernel_chain, tuple(rules),
                                append_hashes(kernel_chain, rules))
 
@@ -155,6 +166,12 @@ class Table:
         self._needs_read = True
 
     @property
+    def next_check_due(self) -> float | None:
+        """``time.monotonic()`` value at which the next apply should re-read the kernel (post-write
+        checks at 1x, 2x, 4x... ``post_write_check_interval`` after a write), or None."""
+        return self._check_at
+
+    @property
     def in_sync(self) -> bool:
         return not self._needs_read and self._chains.in_sync and not self._dirty_kernel
 
@@ -165,6 +182,11 @@ class Table:
         start = time.monotonic()
         if self.refresh_interval is not None and start - self._last_read > self.refresh_interval:
             self._needs_read = True
+        if self._check_at is not None and start >= self._check_at:
+            # Post-write check (felix.md §2.10): catch another process clobbering our writes.
+            self._needs_read = True
+            self._check_gap = min(self._check_gap * 2, 3600.0)
+            self._check_at = start + self._check_gap
         backoff = self.initial_backoff
         last_error: Exception | None = None
         for attempt in range(1, self.max_retries + 1):
@@ -327,6 +349,9 @@ class Table:
             saved.hashes, saved.specs = k_hashes, k_specs
         self._dirty_kernel.clear()
         self._update_gauges()
+        if self.post_write_check_interval:
+            self._check_gap = self.post_write_check_interval
+            self._check_at = time.monotonic() + self._check_gap
         log.info("iptables %s (IPv%d): rewrote %d chains, deleted %d, fixed %d kernel chains (%d lines)",
                  self.name, self.ip_version, len(rewrites), len(deletions), len(kernel_fixes), len(lines))
         return True

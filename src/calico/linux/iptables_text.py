@@ -23,7 +23,7 @@ APPENDS_SUFFIX = "*appends*"
 
 _SHELL_UNSAFE = re.compile(r"[^\w @%+=:,./-]")
 _HASH_RE = re.compile(r'--comment "?' + HASH_PREFIX + r'([A-Za-z0-9_-]{' + str(HASH_LENGTH) + r'})"?')
-_TARGET_RE = re.compile(r"(?:^|\s)-[jg] (\S+)")
+_TARGET_RE = re.compile(r"(?:^|\s)(?:-j|-g|--jump|--goto) (\S+)")
 
 
 def escape_comment(text: str) -> str:

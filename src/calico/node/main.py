@@ -43,7 +43,14 @@ async def _startup(env: Mapping[str, str], paths: NodePaths):  # type: ignore[no
 
 
 async def _run_all(env: Mapping[str, str], paths: NodePaths) -> int:
-    from calico.node.supervisor import Child, Supervisor, bird_argv, felix_argv, kernel_has_bird_routes
+    from calico.node.supervisor import (
+        Child,
+        Supervisor,
+        bird_argv,
+        felix_argv,
+        felix_env,
+        kernel_has_bird_routes,
+    )
 
     identity = await _startup(env, paths)
     children: list[Child] = []
@@ -54,7 +61,7 @@ async def _run_all(env: Mapping[str, str], paths: NodePaths) -> int:
                         "(set CALICO_DISABLE_FELIX=true to silence this)")
         else:
             felix_cmd: list[str] = argv
-            children.append(Child("felix", lambda _r: felix_cmd))
+            children.append(Child("felix", lambda _r: felix_cmd, env=felix_env(env, identity.name, paths)))
     if identity.backend == "bird":
         # A stale config from an earlier run must not start BIRD before the agent rewrote it.
         try:

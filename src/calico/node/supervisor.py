@@ -18,7 +18,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from calico.node.paths import NodePaths
@@ -37,6 +37,7 @@ class Child:
     name: str
     argv_fn: Callable[[bool], Sequence[str]]  # restarted? -> argv
     ready: Callable[[], bool] = lambda: True  # start only when this holds
+    env: dict[str, str] | None = None  # None: inherit calico-node's environment
     proc: asyncio.subprocess.Process | None = None
     restarts: int = 0
     backoff: float = MIN_BACKOFF
@@ -69,6 +70,16 @@ def kernel_has_bird_routes() -> bool:
     return False
 
 
+def felix_env(env: Mapping[str, str], node_name: str, paths: NodePaths) -> dict[str, str]:
+    """Felix's environment: this node's name and per-host paths unless the user set them."""
+    out = dict(env)
+    out.setdefault("FELIX_FELIXHOSTNAME", node_name)
+    out.setdefault("FELIX_LOGFILEPATH", "none")  # Felix's log goes to calico-node's log
+    out.setdefault("FELIX_ENDPOINTSTATUSPATHPREFIX", str(paths.run_dir))
+    out.setdefault("PYTHONUNBUFFERED", "1")
+    return out
+
+
 def bird_argv(paths: NodePaths, binary: str = "bird", recover: bool = True) -> list[str]:
     """BIRD in the foreground; ``-R`` (graceful-restart recovery) when it replaces an earlier BIRD.
 
@@ -92,7 +103,7 @@ class Supervisor:
 
     async def _spawn(self, child: Child) -> None:
         argv = list(child.argv_fn(child.restarts > 0))
-        child.proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL)
+        child.proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL, env=child.env)
         child.started_at = time.monotonic()
         log.info("Started %s (pid %d): %s", child.name, child.proc.pid, " ".join(argv))
 

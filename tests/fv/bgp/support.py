@@ -85,27 +85,6 @@ def patch_node(endpoint: str, name: str, fn: Callable[[dict[str, Any]], None]) -
     with_ds(endpoint, go)
 
 
-def assign_ip(endpoint: str, ip: str, host: str) -> None:
-    """Allocate a workload IP through Calico IPAM (claims the block affinity for ``host``)."""
-    from calico.ipam.allocator import IPAMClient
-
-    async def go(ds: Any) -> None:
-        await IPAMClient(ds).assign_ip(ip, f"fv-{host}-{ip}", {"node": host}, host)
-
-    with_ds(endpoint, go)
-
-
-def auto_assign(endpoint: str, host: str) -> str:
-    from calico.ipam.allocator import IPAMClient
-
-    async def go(ds: Any) -> str:
-        res = await IPAMClient(ds).auto_assign(1, 0, None, {"node": host}, host)
-        addrs = getattr(res, "ipv4", None) or getattr(res, "v4", None) or res[0]
-        return str(addrs[0]).split("/")[0]
-
-    return str(with_ds(endpoint, go))
-
-
 class CalicoHost:
     """A host namespace running calico-node with its own directories."""
 
@@ -192,23 +171,12 @@ class CalicoHost:
                            check=check, timeout=60)
 
 
-def add_workload(factory: Callable[[str], Netns], host: CalicoHost, ip: str, suffix: str) -> Netns:
-    """A workload namespace wired to ``host`` exactly as the CNI plugin + Felix do (by hand here:
-    /32 route on the cali veth, proxy ARP, default route via 169.254.1.1)."""
-    w = factory(f"w{suffix}")
-    cali = f"cali{suffix}"[:15]
-    veth(host.ns, cali, w, "eth0")
-    host.ns.run("sysctl", "-qw", f"net.ipv4.conf.{cali}.proxy_arp=1", f"net.ipv4.neigh.{cali}.proxy_delay=0",
-                f"net.ipv4.conf.{cali}.forwarding=1")
-    host.ns.run("ip", "route", "add", f"{ip}/32", "dev", cali, "scope", "link")
-    w.run("ip", "addr", "add", f"{ip}/32", "dev", "eth0")
-    w.run("ip", "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link")
-    w.run("ip", "route", "add", "default", "via", "169.254.1.1", "dev", "eth0")
-    return w
+def ping6(ns: Netns, dst: str, timeout: int = 2) -> bool:
+    return ns.run("ping", "-6", "-c", "1", "-W", str(timeout), dst, check=False, timeout=30).returncode == 0
 
 
 def host_sysctls(ns: Netns) -> None:
-    ns.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+    ns.run("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
 
 
 def ping(ns: Netns, dst: str, count: int = 1, timeout: int = 2) -> bool:
@@ -228,12 +196,14 @@ class Bridge:
         host_sysctls(ns)
         self.ports = 0
 
-    def plug(self, host_ns: Netns, host_ip: str) -> None:
+    def plug(self, host_ns: Netns, host_ip: str, host_ip6: str | None = None) -> None:
         self.ports += 1
         port = f"p{self.ports}"
         veth(self.ns, port, host_ns, "eth0")
         self.ns.run("ip", "link", "set", port, "master", "br0")
         host_ns.run("ip", "addr", "add", host_ip, "dev", "eth0")
+        if host_ip6:
+            host_ns.run("ip", "-6", "addr", "add", host_ip6, "dev", "eth0", "nodad")
         host_ns.run("ip", "route", "add", "default", "via", self.gateway.split("/")[0])
         host_sysctls(host_ns)
 
@@ -324,3 +294,33 @@ def stop_detached(pidfile: Path, marker: str = "calico-node", timeout: float = 1
         time.sleep(0.05)
     if pid_alive(pid):
         os.killpg(pid, signal.SIGKILL)
+
+
+def cni_add(host: CalicoHost, container: Netns, container_id: str, *, ip: str | None = None,
+            ipv6: bool = False, network: str = "calico-net") -> tuple[str, str | None]:
+    """Network a container namespace through the real ``calico`` CNI plugin run in the host's
+    namespace (IPAM from calico-ipam, WorkloadEndpoint written, veth + host /32 route); Felix then
+    programs its policy. Returns the (IPv4, IPv6) addresses."""
+    conf = {
+        "cniVersion": "1.0.0", "name": network, "type": "calico", "nodename": host.name,
+        "nodename_file_optional": True, "etcd_endpoints": host.env["ETCD_ENDPOINTS"],
+        "log_file_path": str(host.dir / "cni.log"), "log_level": "info",
+        "ipam": {"type": "calico-ipam", "assign_ipv4": "true", "assign_ipv6": "true" if ipv6 else "false"},
+    }
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "CNI_COMMAND": "ADD",
+           "CNI_CONTAINERID": container_id, "CNI_NETNS": f"/run/netns/{container.name}",
+           "CNI_IFNAME": "eth0", "CNI_PATH": "/usr/lib/cni"}
+    if ip:
+        env["CNI_ARGS"] = f"IP={ip}"
+    proc = subprocess.run(host.ns.popen_argv([str(VENV_BIN / "calico")]), input=json.dumps(conf), env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"CNI ADD failed ({proc.returncode}): {proc.stdout}\n{proc.stderr}")
+    ips = [a["address"].split("/")[0] for a in json.loads(proc.stdout)["ips"]]
+    v4 = next(a for a in ips if ":" not in a)
+    v6 = next((a for a in ips if ":" in a), None)
+    return v4, v6
+
+
+def felix_in_sync(host: CalicoHost) -> bool:
+    return "Dataplane in sync" in host.log()

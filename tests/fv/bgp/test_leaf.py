@@ -3,8 +3,8 @@
 A leaf router namespace runs real FRR (zebra + bgpd, AS 65000, router address 10.100.0.1 on
 its loopback); two host namespaces run calico-node started with ``calicoctl node run`` in their
 own AS (65100, 65101), peering eBGP with the leaf through node-specific BGPPeers applied from
-the seed's v1 YAML with ``calicoctl apply``. Workload /32 routes and proxy ARP are programmed by
-the test (Felix disabled); everything BGP is real.
+the seed's v1 YAML with ``calicoctl apply``. Workloads are networked by the real ``calico`` CNI
+plugin and policed by Felix (the seed's ``calico-net`` profile allows all); nothing is faked.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ import pytest
 from tests.fv.bgp.support import (
     CalicoHost,
     FrrRouter,
-    add_workload,
-    assign_ip,
-    auto_assign,
+    cni_add,
+    felix_in_sync,
     host_sysctls,
     ping,
     stop_detached,
@@ -138,7 +137,8 @@ def leaf(etcd_server: EtcdServer) -> Iterator[Leaf]:
                 h_ns.run("ip", "addr", "add", f"{ip}/24", "dev", "eth0")
                 h_ns.run("ip", "route", "add", "default", "via", gw)
                 host_sysctls(h_ns)
-                hosts[name] = CalicoHost(h_ns, name, f"{ip}/24", etcd_server.unix_url, wd)
+                hosts[name] = CalicoHost(h_ns, name, f"{ip}/24", etcd_server.unix_url, wd,
+                                         env={"CALICO_DISABLE_FELIX": "false"})
             frr = FrrRouter(leaf_ns, wd, _frr_config(wd))
             frr.start()
             # The seed's v1 YAML, through calicoctl.
@@ -161,10 +161,10 @@ def leaf(etcd_server: EtcdServer) -> Iterator[Leaf]:
                 h.log_path = h.dir / "log" / "calico-node.log"
             for h in hosts.values():
                 h.wait_started()
-            assign_ip(etcd_server.url, "172.16.100.1", "host1")
-            w1 = add_workload(ns, hosts["host1"], "172.16.100.1", "l1")
-            w2_ip = auto_assign(etcd_server.url, "host2")
-            w2 = add_workload(ns, hosts["host2"], w2_ip, "l2")
+                wait_until(lambda h=h: felix_in_sync(h), timeout=60, what=f"Felix on {h.name} in sync")
+            w1, w2 = ns("lw1"), ns("lw2")
+            assert cni_add(hosts["host1"], w1, "seed-w1", ip="172.16.100.1")[0] == "172.16.100.1"
+            w2_ip, _ = cni_add(hosts["host2"], w2, "seed-w2")
             last = int(w2_ip.rsplit(".", 1)[1])
             yield Leaf(etcd_server, frr, leaf_ns, hosts, w1, w2, w2_ip, f"172.16.100.{last - last % 64}/26")
         finally:

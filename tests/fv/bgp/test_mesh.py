@@ -1,9 +1,9 @@
-"""Scenarios (a) default node-to-node mesh and (b) a route reflector with the mesh off.
+"""Scenarios (a) default node-to-node mesh (IPv4 and IPv6) and (b) a route reflector with the mesh off.
 
 Four host namespaces on one L2 segment (a bridge inside a router namespace), each running
-calico-node with real BIRD, against real etcd. Workload IPs come from Calico IPAM; each
-workload is wired to its host as the CNI plugin and Felix would (the /32 route and proxy ARP are
-programmed by the test, Felix being disabled here). Route learning is entirely real.
+calico-node (Felix, the BGP agent and real BIRD) against real etcd. Workloads are container
+namespaces networked by the real ``calico`` CNI plugin (IPAM, WorkloadEndpoint, veth, host route);
+Felix programs their policy. Nothing is faked.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import pytest
 from tests.fv.bgp.support import (
     Bridge,
     CalicoHost,
-    add_workload,
-    auto_assign,
+    cni_add,
+    felix_in_sync,
     patch_node,
     ping,
+    ping6,
     put_resource,
     workdir,
 )
@@ -31,6 +32,7 @@ from tests.support.procs import wait_until
 pytestmark = [pytest.mark.needs_etcd, pytest.mark.needs_root, pytest.mark.needs_bird, pytest.mark.slow]
 
 POOL = "172.16.0.0/16"
+POOL6 = "fd00:172::/48"
 
 
 @dataclass
@@ -39,6 +41,14 @@ class Mesh:
     hosts: list[CalicoHost]
     workloads: dict[str, tuple[Netns, str]]  # host name -> (namespace, ip)
     blocks: dict[str, str]  # host name -> its block
+    ip6: dict[str, str]  # host name -> its workload's IPv6 address
+    blocks6: dict[str, str]
+
+
+def _block6_of(ip: str) -> str:
+    import ipaddress
+
+    return str(ipaddress.ip_network(f"{ip}/122", strict=False))
 
 
 def _block_of(ip: str) -> str:
@@ -62,22 +72,30 @@ def mesh(etcd_server: EtcdServer) -> Iterator[Mesh]:
             fabric = Bridge(ns("mfab"))
             put_resource(etcd_server.url, "IPPool", "pool1", {
                 "cidr": POOL, "blockSize": 26, "ipipMode": "Never", "vxlanMode": "Never", "nodeSelector": "all()"})
+            put_resource(etcd_server.url, "IPPool", "pool6", {
+                "cidr": POOL6, "blockSize": 122, "ipipMode": "Never", "vxlanMode": "Never", "nodeSelector": "all()"})
             for i in range(1, 5):
                 host_ns = ns(f"mh{i}")
                 ip = f"10.10.0.1{i}/24"
-                fabric.plug(host_ns, ip)
-                hosts.append(CalicoHost(host_ns, f"host{i}", ip, etcd_server.unix_url, wd))
+                fabric.plug(host_ns, ip, f"fd00:10::1{i}/64")
+                hosts.append(CalicoHost(host_ns, f"host{i}", ip, etcd_server.unix_url, wd,
+                                        env={"IP6": f"fd00:10::1{i}/64", "CALICO_DISABLE_FELIX": "false"}))
             for h in hosts[:3]:
                 h.start()
             for h in hosts[:3]:
                 h.wait_started()
+                wait_until(lambda h=h: felix_in_sync(h), timeout=60, what=f"Felix on {h.name} in sync")
             workloads: dict[str, tuple[Netns, str]] = {}
             blocks: dict[str, str] = {}
+            ip6s: dict[str, str] = {}
             for i, h in enumerate(hosts[:3], start=1):
-                ip = auto_assign(etcd_server.url, h.name)
-                workloads[h.name] = (add_workload(ns, h, ip, f"m{i}"), ip)
+                container = ns(f"mw{i}")
+                ip, ip6 = cni_add(h, container, f"mesh{i}", ipv6=True)
+                assert ip6 is not None
+                workloads[h.name] = (container, ip)
                 blocks[h.name] = _block_of(ip)
-            yield Mesh(etcd_server, hosts, workloads, blocks)
+                ip6s[h.name] = ip6
+            yield Mesh(etcd_server, hosts, workloads, blocks, ip6s, {k: _block6_of(v) for k, v in ip6s.items()})
         finally:
             for h in hosts:
                 h.stop()
@@ -115,18 +133,31 @@ def test_a_workloads_on_different_hosts_ping_each_other(mesh: Mesh) -> None:
         wait_until(lambda s=src_ns, d=dst_ip: ping(s, d), timeout=15, what=f"{src} workload to ping {dst_ip}")
 
 
+def test_a_ipv6_blocks_learned_and_workloads_ping(mesh: Mesh) -> None:
+    trio = mesh.hosts[:3]
+    for h in trio:
+        for other in trio:
+            if other is not h:
+                wait_until(lambda h=h, o=other: _has_route(h, mesh.blocks6[o.name], f"fd00:10::{o.bare_ip[-2:]}"),
+                           timeout=20, what=f"{h.name} to learn {other.name}'s IPv6 block {mesh.blocks6[other.name]}")
+    src_ns, _ = mesh.workloads["host1"]
+    wait_until(lambda: ping6(src_ns, mesh.ip6["host2"]), timeout=15, what="IPv6 workload ping host1 -> host2")
+
+
 def test_a_node_status_shows_mesh_peers_established(mesh: Mesh) -> None:
     h1 = mesh.hosts[0]
 
     def established() -> str | None:
         res = h1.calicoctl("node", "status")
-        return res.stdout if res.returncode == 0 and res.stdout.count("Established") == 2 else None
+        return res.stdout if res.returncode == 0 and res.stdout.count("Established") == 4 else None
 
-    out = wait_until(established, timeout=20, what="two Established mesh peers in node status")
+    out = wait_until(established, timeout=20, what="four Established mesh peers (v4+v6) in node status")
     assert out.startswith("Calico process is running.\n\nIPv4 BGP status\n")
+    v4, v6 = out.split("IPv6 BGP status")
     for peer in ("10.10.0.12", "10.10.0.13"):
-        assert re.search(rf"\| {re.escape(peer)} +\| node-to-node mesh \| up +\| [0-9:]+ \| Established \|", out)
-    assert "IPv6 BGP status\nNo IPv6 peers found." in out
+        assert re.search(rf"\| {re.escape(peer)} +\| node-to-node mesh \| up +\| [0-9:]+ \| Established \|", v4)
+    for peer in ("fd00:10::12", "fd00:10::13"):
+        assert re.search(rf"\| {re.escape(peer)} +\| node-to-node mesh \| up +\| [0-9:]+ \| Established \|", v6)
 
 
 def test_b_route_reflector_with_mesh_off(mesh: Mesh) -> None:
@@ -143,7 +174,9 @@ def test_b_route_reflector_with_mesh_off(mesh: Mesh) -> None:
     clients = mesh.hosts[:3]
 
     def protocols(h: CalicoHost) -> list[str]:
-        return re.findall(r"^((?:Mesh|Node|Global)_\S+)\s+BGP\s+\S+\s+(\S+)", h.birdc("show protocols"), re.M)
+        """IPv4 BGP protocols and their states."""
+        return re.findall(r"^((?:Mesh|Node|Global)_\d+_\d+_\d+_\d+)\s+BGP\s+\S+\s+(\S+)",
+                          h.birdc("show protocols"), re.M)
 
     for c in clients:
         wait_until(lambda c=c: protocols(c) == [("Node_10_10_0_14", "up")], timeout=20,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -312,3 +313,89 @@ def test_grpc_datastore_adapter_path(etcd: EtcdServer, pool: str, host: Netns,
         [res.out["ips"][0]["address"]]
     assert call(host, "DEL", conf, container_id=CID, netns=netns_path(c), extra_env=env).rc == 0
     assert keys_under(etcd, HANDLE_PREFIX) == [] and "eth0" not in links(c)
+
+
+def test_dual_stack(etcd: EtcdServer, pool: str, host: Netns, container: Callable[[str], Netns], tmp: Path) -> None:
+    put_pool(etcd, "pool6", "fd00:65::/120", block_size=122)
+    c = container("v6")
+    conf = netconf(etcd, tmp, ipam={"type": "calico-ipam", "assign_ipv4": "true", "assign_ipv6": "true"})
+    res = _add(host, conf, c)
+    assert res.rc == 0, res.out
+    addrs = [ip["address"] for ip in res.out["ips"]]
+    assert addrs[0].endswith("/32") and addrs[1].startswith("fd00:65::") and addrs[1].endswith("/128")
+    v6 = [f"{a['local']}/{a['prefixlen']}" for a in links(c)["eth0"]["addr_info"] if a["family"] == "inet6"]
+    assert addrs[1] in v6
+    assert any(r["dst"] == "default" and r.get("gateway") == "fe80::ecee:eeff:feee:eeee" for r in routes(c, "-6"))
+    host_if = "cali" + CID[:11]
+    assert any(r["dst"] == addrs[1].split("/")[0] and r["dev"] == host_if for r in routes(host, "-6"))
+    assert call(host, "CHECK", dict(conf, prevResult=res.out), container_id=CID, netns=netns_path(c)).rc == 0
+    assert call(host, "DEL", conf, container_id=CID, netns=netns_path(c)).rc == 0
+    assert keys_under(etcd, HANDLE_PREFIX) == []
+
+
+def test_endpoint_write_failure_undoes_everything(etcd: EtcdServer, pool: str, host: Netns,
+                                                  container: Callable[[str], Netns], tmp: Path) -> None:
+    """A foreign endpoint already holds the name: ADD fails after networking and must undo it."""
+    key = WEP_PREFIX + f"default/node1-cni-{CID}-eth0"
+    etcd.etcdctl("put", key, json.dumps({"kind": "WorkloadEndpoint", "apiVersion": "projectcalico.org/v3",
+                                         "metadata": {"name": f"node1-cni-{CID}-eth0", "namespace": "default"},
+                                         "spec": {"containerID": "someone-else", "node": "node1"}}))
+    c = container("wepfail")
+    res = _add(host, netconf(etcd, tmp), c)
+    assert res.rc != 0 and res.out["msg"] == "error writing WorkloadEndpoint"
+    assert "resource already exists" in res.out["details"]
+    assert "eth0" not in links(c) and not any(n.startswith("cali") for n in links(host))
+    assert keys_under(etcd, HANDLE_PREFIX) == []
+    assert get_json(etcd, key)["spec"]["containerID"] == "someone-else"  # left alone
+
+
+def test_concurrent_adds_get_distinct_addresses(etcd: EtcdServer, pool: str, host: Netns,
+                                                container: Callable[[str], Netns], tmp: Path) -> None:
+    """Runtimes ADD different containers in parallel; IPAM's compare-and-swap keeps them apart."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    conf = netconf(etcd, tmp)
+    cs = [container(f"par{i}") for i in range(6)]
+    with ThreadPoolExecutor(len(cs)) as pool_:
+        results = list(pool_.map(lambda ic: _add(host, conf, ic[1], cid=f"par{ic[0]}"), enumerate(cs)))
+    assert all(r.rc == 0 for r in results), [r.out for r in results if r.rc]
+    addrs = {r.out["ips"][0]["address"] for r in results}
+    assert len(addrs) == len(cs)
+    assert len(keys_under(etcd, HANDLE_PREFIX)) == len(cs)
+
+
+def test_netns_given_as_proc_path(etcd: EtcdServer, pool: str, host: Netns,
+                                  container: Callable[[str], Netns], tmp: Path) -> None:
+    """Docker-style runtimes pass /proc/<pid>/ns/net rather than a /run/netns name."""
+    import subprocess
+
+    c = container("procns")
+    sleeper = subprocess.Popen(c.popen_argv(["sleep", "60"]), start_new_session=True)
+    try:
+        path = f"/proc/{sleeper.pid}/ns/net"
+        from tests.support.procs import wait_until
+
+        wait_until(lambda: os.stat(path).st_ino == os.stat(f"/run/netns/{c.name}").st_ino, timeout=5,
+                   what="the sleeper to enter the container namespace")
+        conf = netconf(etcd, tmp)
+        res = call(host, "ADD", conf, container_id=CID, netns=path)
+        assert res.rc == 0, res.out
+        assert f'"{res.out["ips"][0]["address"].split("/")[0]}"' in json.dumps(links(c)["eth0"])
+        assert call(host, "DEL", conf, container_id=CID, netns=path).rc == 0
+        assert "eth0" not in links(c)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_del_with_unreachable_datastore_still_removes_the_interface(
+        etcd: EtcdServer, pool: str, host: Netns, container: Callable[[str], Netns], tmp: Path) -> None:
+    c = container("delnoetcd")
+    conf = netconf(etcd, tmp)
+    assert _add(host, conf, c).rc == 0
+    bad = dict(conf, etcd_endpoints=f"unix://{tmp}/gone.sock")
+    res = call(host, "DEL", bad, container_id=CID, netns=netns_path(c))
+    assert res.rc != 0 and res.out["code"] == 11  # the runtime retries; the address is still held
+    assert "eth0" not in links(c)
+    assert call(host, "DEL", conf, container_id=CID, netns=netns_path(c)).rc == 0
+    assert keys_under(etcd, HANDLE_PREFIX) == []

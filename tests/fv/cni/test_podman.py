@@ -1,7 +1,7 @@
 """podman (CNI backend, private config and storage) running busybox on a network whose plugin is `calico`.
 
-Two hosts are namespaces joined by a veth 'fabric'. Routing between them is what BGP would
-normally provide: here a static route for the pool on each host (set by hand in the test).
+Two hosts are namespaces joined by a veth 'fabric', each running a real Felix. Routing between them
+is what BGP would normally provide: here a static route for the pool on each host (set by hand).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fv.cni.felix_support import running_felix
 from tests.fv.cni.podman_support import IMAGE, Podman, busybox_tarball, missing_tools
 from tests.fv.cni.support import BIN, HANDLE_PREFIX, WEP_PREFIX, call, get_json, keys_under, netns_path, routes
 from tests.support.etcd import EtcdServer
@@ -28,7 +29,7 @@ POOL = "10.65.0.0/24"
 def _host(ns: Netns, addr: str, peer: str) -> None:
     ns.run("ip", "addr", "add", f"{addr}/24", "dev", "fabric")
     ns.run("ip", "route", "add", "default", "via", peer, "dev", "fabric")
-    ns.run("ip", "route", "add", POOL, "via", peer, "dev", "fabric")  # what BGP would advertise
+    ns.run("ip", "route", "add", POOL, "via", peer, "dev", "fabric", "proto", "static")  # what BGP would do
     ns.run("sysctl", "-q", "-w", "net.ipv4.ip_forward=1")  # Felix's global setting
 
 
@@ -39,6 +40,13 @@ def two_hosts(netns_factory: Callable[[str], Netns]) -> tuple[Netns, Netns]:
     _host(h1, "192.168.77.1", "192.168.77.2")
     _host(h2, "192.168.77.2", "192.168.77.1")
     return h1, h2
+
+
+@pytest.fixture
+def felixes(etcd: EtcdServer, two_hosts: tuple[Netns, Netns], tmp_path: Path) -> Iterator[None]:
+    with running_felix(etcd, two_hosts[0], "node1", "192.168.77.1/24", tmp_path), \
+            running_felix(etcd, two_hosts[1], "node2", "192.168.77.2/24", tmp_path):
+        yield
 
 
 @pytest.fixture
@@ -64,7 +72,7 @@ def podman(tmp_path: Path, two_hosts: tuple[Netns, Netns], etcd: EtcdServer) -> 
         shutil.rmtree(short, ignore_errors=True)
 
 
-def test_podman_container_networked_by_calico(podman: Podman, two_hosts: tuple[Netns, Netns],
+def test_podman_container_networked_by_calico(podman: Podman, felixes: None, two_hosts: tuple[Netns, Netns],
                                               etcd: EtcdServer, netns_factory: Callable[[str], Netns],
                                               tmp_path: Path) -> None:
     from tests.fv.cni.support import put_pool
@@ -81,8 +89,10 @@ def test_podman_container_networked_by_calico(podman: Podman, two_hosts: tuple[N
     w2_ip = res.out["ips"][0]["address"].split("/")[0]
 
     # podman run: the container gets a pool address and reaches the workload on host 2.
+    # (Felix programs the new endpoint within a moment: retry the ping for up to 15 s, in the container.)
     out = podman.run("--rm", "--network", "calico-net", IMAGE, "sh", "-c",
-                     f"ip -o -4 addr show eth0 && ping -c 1 -W 3 {w2_ip}")
+                     f"ip -o -4 addr show eth0; i=0; until ping -c 1 -W 1 {w2_ip}; do "
+                     "i=$((i+1)); [ $i -ge 15 ] && exit 1; done")
     assert "/32" in out.stdout and "10.65.0." in out.stdout and "1 packets received" in out.stdout
     # --rm released the address and removed the endpoint.
     assert keys_under(etcd, HANDLE_PREFIX) == [HANDLE_PREFIX + "calico-net.remote1"]
@@ -95,7 +105,8 @@ def test_podman_container_networked_by_calico(podman: Podman, two_hosts: tuple[N
     assert wep["spec"]["ipNetworks"] == ["10.65.0.60/32"]
     assert wep["spec"]["interfaceName"] == "cali" + cid[:11]
     assert any(r["dst"] == "10.65.0.60" and r["dev"] == "cali" + cid[:11] for r in routes(h1))
-    w2.run("ping", "-c", "1", "-W", "3", "10.65.0.60")
+    wait_until(lambda: w2.run("ping", "-c", "1", "-W", "1", "10.65.0.60", check=False).returncode == 0,
+               timeout=15, what="the remote workload to reach the pinned container")
 
     # podman rm releases it: handle, endpoint, host route and veth are gone.
     podman("rm", "--force", "--time", "0", "pinned")

@@ -318,3 +318,19 @@ def test_works_on_a_datastore_without_multi_key_transactions(etcd: EtcdServer) -
         assert keys_under(etcd, HANDLES) == []
 
     with_client(go)
+
+
+def test_failed_dual_stack_request_keeps_nothing(etcd: EtcdServer) -> None:
+    put_pool(etcd, "v4", "10.24.0.0/24")
+    put_pool(etcd, "v6", "fd00:24::/126", blockSize=126)  # four IPv6 addresses in all
+
+    async def go(c: IPAMClient) -> None:
+        with pytest.raises(NoFreeAddresses, match="IPv6"):
+            await c.auto_assign(2, 5, "net.ds", {"node": "h1"}, "h1")
+        blocks = [get_json(etcd, k) for k in keys_under(etcd, BLOCKS)]
+        assert all(a is None for b in blocks for a in b["allocations"])  # the IPv4 pair was given back
+        assert keys_under(etcd, HANDLES) == []
+        ok = await c.auto_assign(2, 4, "net.ds", {"node": "h1"}, "h1")
+        assert len(ok.addresses) == 6
+
+    with_client(go)

@@ -97,3 +97,19 @@ def test_ipv6_sets(ns: Netns) -> None:
     s.apply_updates()
     assert members(ns, "cali60s:v6") == {"fd00::1", "fd00:1::/64"}
     assert "family inet6" in header(ns, "cali60s:v6")
+
+
+def test_type_change_recreates_set_once_unreferenced(ns: Netns) -> None:
+    s = IPSets(4, netns=ns.name)
+    s.add_or_replace_ipset(IPSetMetadata("cali40s:t", "hash:ip"), ["10.0.0.1"])
+    s.add_or_replace_ipset(IPSetMetadata("cali40s:other", "hash:ip"), ["10.0.0.2"])
+    s.apply_updates()
+    ns.run("iptables", "-A", "INPUT", "-m", "set", "--match-set", "cali40s:t", "src", "-j", "DROP")
+    s.add_or_replace_ipset(IPSetMetadata("cali40s:t", "hash:net"), ["10.1.0.0/16"])
+    s.add_members("cali40s:other", ["10.0.0.3"])
+    s.apply_updates()  # the referenced set cannot change type yet; the other set still updates
+    assert "hash:ip " in header(ns, "cali40s:t")
+    assert members(ns, "cali40s:other") == {"10.0.0.2", "10.0.0.3"}
+    ns.run("iptables", "-F", "INPUT")
+    s.apply_updates()
+    assert "hash:net" in header(ns, "cali40s:t") and members(ns, "cali40s:t") == {"10.1.0.0/16"}

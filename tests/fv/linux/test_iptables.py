@@ -9,10 +9,11 @@ import pytest
 from calico.felix.rules.model import Chain, Rule
 from calico.linux.iptables import IptablesError, Table
 from tests.support.netns import Netns
+from tests.support.procs import wait_until
 
 
-def save(ns: Netns, table: str = "filter", counters: bool = False) -> str:
-    argv = ["iptables-save", "-t", table] + (["-c"] if counters else [])
+def save(ns: Netns, table: str = "filter", counters: bool = False, backend: str = "nft") -> str:
+    argv = [f"iptables-{backend}-save", "-t", table] + (["-c"] if counters else [])
     return ns.run(*argv).stdout
 
 
@@ -68,19 +69,23 @@ def test_only_changed_chains_rewritten_counters_survive(ns: Netns) -> None:
     assert "10.0.0.1/32" not in after_text
 
 
-def test_drift_repair_after_flush_and_deleted_jump(ns: Netns) -> None:
-    t = Table("filter", netns=ns.name)
+@pytest.mark.parametrize("backend", ["nft", "legacy"])
+def test_drift_repair_after_flush_and_deleted_jump(ns: Netns, backend: str) -> None:
+    t = Table("filter", netns=ns.name, backend=backend)
     desired(t)
     t.apply()
-    good = save(ns)
-    ns.run("iptables", "-F", "cali-wl")
-    ns.run("iptables", "-D", "INPUT", "1")
-    ns.run("iptables", "-D", "FORWARD", "1")
+    good = save(ns, backend=backend)
+    ns.run(f"iptables-{backend}", "-F", "cali-wl")
+    ns.run(f"iptables-{backend}", "-D", "INPUT", "1")
+    ns.run(f"iptables-{backend}", "-D", "FORWARD", "1")
     assert t.apply() is False  # no read-back on a plain apply
     t.refresh()
     assert t.apply() is True
-    assert [ln for ln in save(ns).splitlines() if not ln.startswith("#")] == \
+    assert [ln for ln in save(ns, backend=backend).splitlines() if not ln.startswith("#")] == \
         [ln for ln in good.splitlines() if not ln.startswith("#")]
+    again = Table("filter", netns=ns.name, backend=backend)
+    desired(again)
+    assert again.apply() is False
 
 
 def test_stale_chains_removed_foreign_kept(ns: Netns) -> None:
@@ -147,3 +152,29 @@ def test_chain_still_referenced_is_not_deleted(ns: Netns) -> None:
     t.update_chain(Chain("cali-a", (Rule("", "-j RETURN"),)))
     t.apply()
     assert ":cali-b" not in save(ns)
+
+
+def test_hook_moves_to_a_new_chain_in_one_transaction(ns: Netns) -> None:
+    t = Table("filter", netns=ns.name)
+    t.update_chain(Chain("cali-INPUT", (Rule("-p udp", "-j RETURN"),)))
+    t.set_rule_inserts("INPUT", [Rule("", "--jump cali-INPUT")])
+    t.apply()
+    t.remove_chain("cali-INPUT")
+    t.update_chain(Chain("cali-INPUT2", (Rule("-p tcp", "-j RETURN"),)))
+    t.set_rule_inserts("INPUT", [Rule("", "--jump cali-INPUT2")])
+    assert t.apply() is True
+    assert t.stats.restore_calls == 2
+    text = save(ns)
+    assert ":cali-INPUT " not in text and ":cali-INPUT2 " in text
+    assert "-j cali-INPUT2" in chain_lines(text, "INPUT")[0]
+    assert 'cali:Cz_u1IQiXIMmKD4c' not in text
+
+
+def test_post_write_check_repairs_clobbering(ns: Netns) -> None:
+    t = Table("filter", netns=ns.name, post_write_check_interval=0.05)
+    desired(t)
+    t.apply()
+    assert t.next_check_due is not None
+    ns.run("iptables", "-F", "cali-wl")  # someone clobbers us right after our write
+    wait_until(lambda: t.apply() and True, timeout=5, what="the post-write check to repair cali-wl")
+    assert "10.0.0.1/32" in " ".join(chain_lines(save(ns), "cali-wl"))

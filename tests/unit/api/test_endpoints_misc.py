@@ -53,13 +53,14 @@ def test_wep_missing_identifiers_reported() -> None:
 def test_wep_networks_single_address() -> None:
     assert_fails(wep(ipNetworks=["10.0.0.0/24"]), "IPNetworks", "IP network contains multiple addresses")
     assert_fails(wep(ipNetworks=["x"]), "IPNetworks[0]",
-                 tag("IPNetworks[0]", "cidr"))
+                 tag("IPNetworks[0]", "net"))
     parse_resource(wep(ipNetworks=["10.0.0.1/32", "fd00::1/128", "10.0.0.2"]))
 
 
 def test_wep_nats() -> None:
     ok = wep(ipNetworks=["10.0.0.1/32"], ipNATs=[{"internalIP": "10.0.0.1", "externalIP": "172.16.0.1"}])
-    assert parse_resource(ok).to_dict()["spec"]["ipNATs"] == [{"internalIP": "10.0.0.1", "externalIP": "172.16.0.1"}]
+    assert parse_resource(ok).to_dict()["spec"]["ipNATs"] == [
+        {"internalIP": "10.0.0.1", "externalIP": "172.16.0.1", "source": ""}]
     assert_fails(wep(ipNetworks=["10.0.0.1/32"], ipNATs=[{"internalIP": "10.0.0.9", "externalIP": "172.16.0.1"}]),
                  "IPNATs", "NAT is not in the endpoint networks")
     assert_fails(wep(ipNetworks=["10.0.0.1/32"], ipNATs=[{"internalIP": "10.0.0.1", "externalIP": "fd00::1"}]),

@@ -166,3 +166,40 @@ def test_pool_round_trip_is_stable(addr: int, plen: int, nat: bool, ipip: str) -
         return
     once = r.to_dict()
     assert parse_resource(once).to_dict() == once
+
+
+def test_from_stored_ignores_unknown_fields_like_go() -> None:
+    text = json.dumps({"kind": "IPPool", "apiVersion": "projectcalico.org/v3",
+                       "metadata": {"name": "p", "futureMeta": 1},
+                       "spec": {"cidr": "10.0.0.0/16", "futureField": {"x": 1}}, "status": {"conditions": []}})
+    p = Resource.from_stored(text, 3)
+    assert p.to_dict()["spec"]["cidr"] == "10.0.0.0/16"
+    assert "futureField" not in p.to_dict()["spec"]
+    with pytest.raises(ValueError, match="unknown field"):
+        parse_resource(json.loads(text))
+
+
+@st.composite
+def _wep(draw: Any) -> dict[str, Any]:
+    node = draw(st.from_regex(r"[a-z]([a-z0-9-]{0,6}[a-z0-9])?", fullmatch=True))
+    pod = draw(st.from_regex(r"[a-z]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True))
+    ip = str(ipaddress.ip_address(draw(st.integers(1, 2**32 - 2))))
+    spec: dict[str, Any] = {"orchestrator": "k8s", "node": node, "pod": pod, "endpoint": "eth0",
+                            "interfaceName": "cali" + draw(st.from_regex(r"[0-9a-f]{11}", fullmatch=True)),
+                            "ipNetworks": [f"{ip}/32"], "profiles": [f"kns.{draw(_label)}"]}
+    if draw(st.booleans()):
+        spec["ports"] = [{"name": "http", "protocol": "TCP", "port": draw(st.integers(1, 65535))}]
+    return {"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
+            "metadata": {"namespace": draw(_label), "labels": draw(st.dictionaries(_label, _label, max_size=3))},
+            "spec": spec}
+
+
+@settings(max_examples=60, deadline=None)
+@given(_wep())
+def test_wep_stored_round_trip(d: dict[str, Any]) -> None:
+    r = parse_resource(d)
+    assert r.metadata.name.endswith("-eth0") and "--" not in r.spec.node  # type: ignore[attr-defined]
+    again = Resource.from_stored(r.to_stored_json(), 9)
+    assert again.to_dict() == {**r.to_dict(), "metadata": {**r.to_dict()["metadata"], "resourceVersion": "9"}}
+    assert again.metadata.labels is not None
+    assert again.metadata.labels["projectcalico.org/namespace"] == d["metadata"]["namespace"]

@@ -318,3 +318,16 @@ def test_converted_result_is_validated_by_parse_document() -> None:
     # v1_to_v3_documents itself never validates (calicoctl convert --ignore-validation)
     assert convert_text("apiVersion: v1\nkind: ipPool\nmetadata: {cidr: 169.254.0.0/16}\n")[0]["metadata"] == {
         "name": "169-254-0-0-16"}
+
+
+def test_convert_manifest_validates_with_struct_validator_wording() -> None:
+    from calico.api import convert_manifest
+
+    docs = list(yaml.safe_load_all("apiVersion: v1\nkind: ipPool\nmetadata: {cidr: 169.254.0.0/16}\n"))
+    with pytest.raises(CalicoValidationError) as info:
+        convert_manifest(docs)
+    assert str(info.value) == ("error with field IPpool.CIDR = '169.254.0.0/16' "
+                               "(IP pool range overlaps with IPv4 Link Local range 169.254.0.0/16)")
+    out = convert_manifest(docs, validate=False)
+    assert out["metadata"] == {"name": "169-254-0-0-16", "creationTimestamp": None}
+    assert convert_manifest(list(yaml.safe_load_all(SEED)))["kind"] == "List"

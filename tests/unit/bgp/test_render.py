@@ -65,7 +65,7 @@ FULL = ClusterState(
         import_v6=(FilterRule("Reject", "fd00::/8", "NotEqual"),),
     )},
     secrets={("s", "k"): "pa ss"},
-    tuning=Tuning(hold_time=3, keepalive_time=1, connect_retry_time=1),
+    tuning=Tuning(hold_time=3, keepalive_time=1, connect_retry_time=1, graceful_restart_wait=30),
 )
 
 
@@ -83,6 +83,7 @@ def test_full_feature_config_parses(tmp_path: Path) -> None:
     assert "ttl security on;" in text and "multihop 1;" in text
     assert "route 10.100.0.2/32 via 10.0.0.254;" in text
     assert "strict bind yes;" in text
+    assert "\ngraceful restart wait 30;\n" in text
     assert 'interface -"eth9*", -"cali*", -"kube-ipvs*", "*";' in text
     assert "bgp_community.add((65001,100));" in text and "bgp_large_community.add((1,2,3));" in text
     assert "route 192.168.1.0/26 blackhole;" in text and "route 192.168.1.64/26 blackhole;" in text

@@ -74,3 +74,18 @@ def test_cni_args() -> None:
         ("IgnoreUnknown", "1"), ("IP", "10.0.0.5"), ("K8S_POD_NAME", "a"))
     with pytest.raises(CNIError):
         parse_cni_args("novalue")
+
+
+def test_nodename_rules(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from calico.cni.plugin import nodename
+
+    base = Path(str(tmp_path))
+    missing = parse_netconf(_conf(nodename_file=str(base / "nodename")))
+    with pytest.raises(CNIError) as err:
+        nodename(missing)
+    assert "check that the calico/node container is running" in err.value.details
+    (base / "nodename").write_text("node-from-file\n")
+    assert nodename(missing) == "node-from-file"
+    assert nodename(parse_netconf(_conf(nodename_file=str(base / "nodename"), nodename="explicit"))) == "explicit"

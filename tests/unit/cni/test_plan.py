@@ -20,7 +20,7 @@ def test_container_commands() -> None:
 
 def test_host_commands() -> None:
     assert host_batch(PLAN) == ["link set calia up", "route add 10.0.0.5/32 dev calia scope link",
-                                "-6 route add fd00::5/128 dev calia scope link"]
+                                "route add fd00::5/128 dev calia scope link"]
 
 
 def test_netns_addressing() -> None:

@@ -9,6 +9,7 @@ from calico.felix.rules.model import Rule
 from calico.linux.iptables_text import (
     append_hashes,
     escape_comment,
+    insert_hashes,
     kernel_chain_in_sync,
     parse_save,
     rule_hashes,
@@ -65,6 +66,7 @@ def test_parse_save_reads_only_the_table() -> None:
     assert saved.chains["cali-x"].hashes == ["BBBBBBBBBBBBBBBB"]
     assert saved.chains["INPUT"].calico_specs() == ['-m comment --comment "cali:AAAAAAAAAAAAAAAA" -j cali-x']
     assert rule_targets(saved.chains["user"].specs[0]) == ["cali-x"]
+    assert rule_targets("--in-interface cali+ --goto cali-wl-to-host") == ["cali-wl-to-host"]
 
 
 def test_kernel_chain_sync_check() -> None:
@@ -74,3 +76,9 @@ def test_kernel_chain_sync_check() -> None:
     assert not kernel_chain_in_sync(saved, [], [], "insert")
     assert not kernel_chain_in_sync(saved, ["AAAAAAAAAAAAAAAB"], [], "insert")
     assert kernel_chain_in_sync(None, [], [], "insert")
+
+
+def test_hashes_match_go_felix_for_its_rule_text() -> None:
+    """Values seen in real Calico clusters' iptables-save (Go renders actions in long form)."""
+    assert insert_hashes("INPUT", [Rule("", "--jump cali-INPUT")]) == ("Cz_u1IQiXIMmKD4c",)
+    assert insert_hashes("FORWARD", [Rule("", "--jump cali-FORWARD")]) == ("wUHhoiAYhphO9Mso",)

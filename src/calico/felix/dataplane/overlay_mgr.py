@@ -48,6 +48,16 @@ class _RouteState:
             return False
         return True
 
+    def mode_for(self, dst: str, kind: str) -> str:
+        """The encapsulation mode (Always/CrossSubnet/Never) of the pool containing ``dst``."""
+        net = ipaddress.ip_network(dst, strict=False)
+        best: tuple[int, str] = (-1, "Never")
+        for p in self.pools.values():
+            pnet = ipaddress.ip_network(p.cidr, strict=False)
+            if pnet.version == net.version and net.subnet_of(pnet) and pnet.prefixlen > best[0]:  # type: ignore[arg-type]
+                best = (pnet.prefixlen, p.vxlan_mode if kind == "vxlan" else p.ipip_mode)
+        return best[1]
+
     def encap_enabled(self, kind: str) -> bool:
         attr = "vxlan_mode" if kind == "vxlan" else "ipip_mode"
         return any(getattr(p, attr, "Never") not in ("Never", "") and not p.disabled for p in self.pools.values())
@@ -107,14 +117,13 @@ class VXLANManager:
                 if ":" in dst or r.ip_pool_type != m.IPPoolType.VXLAN:
                     continue
                 if m.RouteType.REMOTE_WORKLOAD in r.types and r.dst_node != self.hostname:
-                    if r.same_subnet and r.dst_node_ip:
+                    if r.same_subnet and r.dst_node_ip and self.state.mode_for(dst, "vxlan") == "CrossSubnet":
                         direct.append(Target(dst, gateway=r.dst_node_ip))
                         continue
                     vtep = self.vteps.get(r.dst_node)
                     if vtep is not None and vtep.ipv4_addr:
                         enc.append(Target(dst, gateway=vtep.ipv4_addr, onlink=True))
-                elif (m.RouteType.LOCAL_WORKLOAD in r.types and not r.local_workload
-                      and ipaddress.ip_network(dst).prefixlen < 32):
+                elif m.RouteType.LOCAL_WORKLOAD in r.types and ipaddress.ip_network(dst).prefixlen < 32:
                     blackholes.append(Target(dst, route_type="blackhole"))
             remote = [VTEP(v.node, v.parent_device_ip, v.ipv4_addr, v.mac)
                       for n, v in self.vteps.items() if n != self.hostname and v.mac and v.ipv4_addr]
@@ -191,7 +200,7 @@ class IPIPManager:
                 if (":" in dst or r.ip_pool_type != m.IPPoolType.IPIP or r.dst_node == self.hostname
                         or m.RouteType.REMOTE_WORKLOAD not in r.types or not r.dst_node_ip):
                     continue
-                if r.same_subnet:
+                if r.same_subnet and self.state.mode_for(dst, "ipip") == "CrossSubnet":
                     continue  # CrossSubnet: BIRD / the no-encap path routes it
                 targets.append(Target(dst, gateway=r.dst_node_ip, onlink=True))
         rt.set_routes(IPIP_DEVICE, targets)

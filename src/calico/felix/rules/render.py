@@ -10,7 +10,7 @@ driver adds the ``cali:<hash>`` comments.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from calico.felix.messages import (
     ALL_POOLS_SET_ID,
@@ -20,6 +20,7 @@ from calico.felix.messages import (
     ParsedProfile,
     PolicyID,
     ProfileID,
+    TierInfo,
     WorkloadEndpointInfo,
 )
 from calico.felix.messages import HostEndpointInfo as HostEndpointInfo
@@ -137,11 +138,14 @@ class RuleRenderer:
         admin_up = endpoint.state == "active"
         own = endpoint.ipv4_nets if ip_version == 4 else endpoint.ipv6_nets
         spoof_ok = [p for p in endpoint.allow_spoofed_source_prefixes if (":" in p) == (ip_version == 6)]
-        common = {"ip_version": ip_version, "admin_up": admin_up, "tiers": endpoint.tiers,
-                  "profile_ids": endpoint.profile_ids, "kind": ep.WORKLOAD, "deny": cfg.filter_deny_action}
-        to_rules = ep.endpoint_rules(cfg, ingress=True, **common)  # type: ignore[arg-type]
-        from_rules = ep.endpoint_rules(cfg, ingress=False, anti_spoof=[*own, *spoof_ok], drop_encap=True,
-                                       **common)  # type: ignore[arg-type]
+        def body(ingress: bool, anti_spoof: Sequence[str] | None) -> list[Rule]:
+            return ep.endpoint_rules(cfg, ip_version=ip_version, admin_up=admin_up, tiers=endpoint.tiers,
+                                     ingress=ingress, profile_ids=endpoint.profile_ids, kind=ep.WORKLOAD,
+                                     deny=cfg.filter_deny_action, anti_spoof=anti_spoof,
+                                     drop_encap=not ingress)
+
+        to_rules = body(True, None)
+        from_rules = body(False, [*own, *spoof_ok])
         return [Chain(names.chain_name("cali-tw-", ifname), tuple(to_rules)),
                 Chain(names.chain_name("cali-fw-", ifname), tuple(from_rules))]
 
@@ -154,9 +158,11 @@ class RuleRenderer:
         deny = cfg.filter_deny_action
         cn = names.chain_name
         prof = endpoint.profile_ids
+        if ifname == "*":
+            ifname = WILDCARD_HEP_IFACE
 
-        def body(tiers: tuple[object, ...], ingress: bool, kind: ep.ChainKind, d: str = deny) -> tuple[Rule, ...]:
-            return tuple(ep.endpoint_rules(cfg, ip_version=ip_version, admin_up=True, tiers=tiers,  # type: ignore[arg-type]
+        def body(tiers: Sequence[TierInfo], ingress: bool, kind: ep.ChainKind, d: str = deny) -> tuple[Rule, ...]:
+            return tuple(ep.endpoint_rules(cfg, ip_version=ip_version, admin_up=True, tiers=tiers,
                                            ingress=ingress, profile_ids=prof, kind=kind, deny=d))
 
         host_in = ep.ChainKind(failsafe=st.CHAIN_FAILSAFE_IN)
@@ -272,9 +278,5 @@ class RuleRenderer:
         return [Chain(st.CHAIN_FIP_DNAT, dnat), Chain(st.CHAIN_FIP_SNAT, snat)]
 
 
-def _has_policies(tiers: Iterable[object], ingress: bool) -> bool:
-    for t in tiers:
-        pols = t.ingress_policies if ingress else t.egress_policies  # type: ignore[attr-defined]
-        if pols:
-            return True
-    return False
+def _has_policies(tiers: Iterable[TierInfo], ingress: bool) -> bool:
+    return any(t.ingress_policies if ingress else t.egress_policies for t in tiers)
