@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 # Copied from the project reference (baselines.md Part B, baseline-scripts/pingpong.py).
+# ruff: noqa
 """TCP request/response (TCP_RR-like) and connect/request/close (TCP_CRR-like)
 micro-benchmark. Every loop is bounded by a count and a wall-clock deadline.
 

@@ -226,7 +226,15 @@ def table(kind: str, docs: list[Doc], fmt: str, with_namespace: bool, default_as
     return tabwriter(rows) + "\n"
 
 
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml is ~5x faster for big listings
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """libyaml (~5x faster for big listings); empty strings print as "" like Go's YAML."""
+
+
+def _str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"' if data == "" else None)
+
+
+_Dumper.add_representer(str, _str)
 
 
 def to_yaml(obj: Any) -> str:

@@ -66,11 +66,9 @@ def encode(doc: dict[str, Any]) -> str:
 
 def decode(value: str, revision: int) -> Resource:
     """A stored value as a resource: defaults applied, not re-validated (what is stored is shown)."""
-    from calico.api import load_resource
+    from calico.api import Resource as _Resource
 
-    doc = json.loads(value)
-    doc.setdefault("metadata", {})["resourceVersion"] = str(revision)
-    return load_resource(doc, validate=False)
+    return _Resource.from_stored(value, revision)
 
 
 def _default_allow_profile() -> Resource:

@@ -1,5 +1,6 @@
-"""Topologies for the BGP functional tests: host namespaces running calico-node (real BIRD),
-router namespaces (a bridge, or an FRR leaf), workloads wired as Felix would wire them.
+"""Topologies for the BGP functional tests: host namespaces running calico-node (real BIRD, and
+Felix when enabled), router namespaces (a bridge, or an FRR leaf), workloads networked by the real
+``calico`` CNI plugin.
 
 Every process is started here and stopped by PID; every namespace comes from ``Netns`` (run
 prefix) and is deleted by the caller's fixture.
@@ -35,10 +36,6 @@ FAST_BGP_ENV = {
     "CALICO_BGP_CONNECT_DELAY_TIME": "1",
     "CALICO_BGP_ERROR_WAIT_TIME": "1,2",
 }
-
-
-def run_async(coro: Any) -> Any:
-    return asyncio.run(coro)
 
 
 async def _with_ds(endpoint: str, fn: Callable[[Any], Any]) -> Any:

@@ -214,6 +214,8 @@ def test_c_node_status_shows_node_specific_peer(leaf: Leaf) -> None:
     assert re.search(r"\| 10\.100\.0\.1 +\| node specific +\| up +\| \d\d:\d\d:\d\d +\| Established +\|", res.stdout), \
         res.stdout
     assert "No IPv6 peers found." in res.stdout
+    again = h1.calicoctl("node", "run", "--name", "host1", "--log-dir", str(h1.dir / "log"))
+    assert again.returncode != 0 and "calico-node is already running on this host" in again.stderr
 
 
 def test_d_peer_goes_away_and_comes_back(leaf: Leaf) -> None:
@@ -248,6 +250,44 @@ def test_d_bgppeer_deleted_and_reapplied(leaf: Leaf) -> None:
     res = h2.calicoctl("apply", "-f", str(seed))
     assert res.returncode == 0, res.stderr
     wait_until(lambda: h1.route_to(leaf.h2_block), timeout=30, what="host1 to relearn host2's block")
+
+
+def test_communities_service_ips_and_bgpfilter(leaf: Leaf) -> None:
+    h1 = leaf.hosts["host1"]
+    cfg = h1.dir / "bgpconfig.yaml"
+    cfg.write_text(
+        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\nspec:\n"
+        "  nodeToNodeMeshEnabled: false\n"
+        "  serviceClusterIPs: [{cidr: 10.96.0.0/16}]\n"
+        "  communities: [{name: rack-a, value: '65100:42'}]\n"
+        "  prefixAdvertisements: [{cidr: 172.16.100.0/24, communities: [rack-a, '65100:7:7']}]\n")
+    res = h1.calicoctl("apply", "-f", str(cfg))
+    assert res.returncode == 0, res.stderr
+
+    def tagged() -> bool:
+        text = leaf.frr.vtysh("show ip bgp 172.16.100.0/26")
+        return "65100:42" in text and "65100:7:7" in text
+
+    wait_until(tagged, timeout=20, what="leaf to see host1's block with its communities")
+    wait_until(lambda: len(_leaf_route(leaf, "10.96.0.0/16")) == 2, timeout=20,
+               what="leaf to learn the service range from both hosts")
+    assert h1.route_to("10.96.0.0/16") is not None  # blackhole exported, never installed from peers
+    assert h1.route_to("10.96.0.0/16").get("type") == "blackhole"
+    # A BGPFilter on host2's peering stops the export of its block.
+    flt = h1.dir / "filter.yaml"
+    flt.write_text(
+        "apiVersion: projectcalico.org/v3\nkind: BGPFilter\nmetadata: {name: no-blocks}\nspec:\n"
+        "  exportV4: [{action: Reject, cidr: 172.16.100.0/24, matchOperator: In}]\n"
+        "---\napiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: host2.10-100-0-1}\nspec:\n"
+        "  node: host2\n  peerIP: 10.100.0.1\n  asNumber: 65000\n  filters: [no-blocks]\n")
+    res = h1.calicoctl("apply", "-f", str(flt))
+    assert res.returncode == 0, res.stderr
+    wait_until(lambda: not _leaf_route(leaf, leaf.h2_block), timeout=20,
+               what="leaf to lose host2's block once the filter rejects it")
+    assert _leaf_route(leaf, "172.16.100.0/26")  # host1 unaffected
+    res = h1.calicoctl("delete", "bgpfilter", "no-blocks")
+    assert res.returncode == 0, res.stderr
+    wait_until(lambda: _leaf_route(leaf, leaf.h2_block), timeout=20, what="host2's block back at the leaf")
 
 
 def test_e_bird_restart_keeps_forwarding(leaf: Leaf) -> None:

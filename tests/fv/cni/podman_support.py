@@ -82,3 +82,18 @@ class Podman:
     def cleanup(self) -> None:
         """Remove every container this podman made (stops conmon/runc children by podman's own PIDs)."""
         self("rm", "--all", "--force", "--time", "0", check=False, timeout=60)
+
+
+# System paths podman/libcni create outside its private config (integrations.md Part B b).
+SYSTEM_PATHS = ("/var/lib/containers", "/var/lib/cni", "/run/runc")
+
+
+def existing_system_paths() -> set[str]:
+    return {p for p in SYSTEM_PATHS if os.path.exists(p)}
+
+
+def remove_new_system_paths(before: set[str]) -> None:
+    """Remove what podman created if it did not exist before the test (never anything else)."""
+    for path in SYSTEM_PATHS:
+        if path not in before and os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from tests.fv.cni.felix_support import running_felix
-from tests.fv.cni.podman_support import IMAGE, Podman, busybox_tarball, missing_tools
+from tests.fv.cni.podman_support import (
+    IMAGE,
+    Podman,
+    busybox_tarball,
+    existing_system_paths,
+    missing_tools,
+    remove_new_system_paths,
+)
 from tests.fv.cni.support import BIN, HANDLE_PREFIX, WEP_PREFIX, call, get_json, keys_under, netns_path, routes
 from tests.support.etcd import EtcdServer
 from tests.support.netns import Netns, veth
@@ -56,6 +63,8 @@ def podman(tmp_path: Path, two_hosts: tuple[Netns, Netns], etcd: EtcdServer) -> 
         pytest.skip(f"{', '.join(missing)} not installed (make setup installs podman, runc, busybox-static)")
     from calico.cni.install import install
 
+    before = existing_system_paths()
+
     bin_dir = tmp_path / "cni-bin"
     install(str(bin_dir), str(BIN / "python"))
     # A short path: conmon's attach socket lives under it and unix socket paths are limited to 108 bytes.
@@ -70,6 +79,7 @@ def podman(tmp_path: Path, two_hosts: tuple[Netns, Netns], etcd: EtcdServer) -> 
     finally:
         pm.cleanup()
         shutil.rmtree(short, ignore_errors=True)
+        remove_new_system_paths(before)
 
 
 def test_podman_container_networked_by_calico(podman: Podman, felixes: None, two_hosts: tuple[Netns, Netns],

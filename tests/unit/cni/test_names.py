@@ -37,3 +37,15 @@ def test_veth_names() -> None:
 
     assert host_veth_name(k8s) == "cali" + hashlib.sha1(b"default.nginx").hexdigest()[:11]
     assert len(host_veth_name(k8s)) == 15
+
+
+@pytest.mark.parametrize("node, cid, ifname, pod, ns", [
+    ("my-node", "abc", "eth0", "", ""),
+    ("rack1-host1", "c0ffee-1", "eth0", "frontend-5gs43", "prod"),
+    ("n", "4f1d2e3c5b6a", "net-1", "", ""),
+])
+def test_names_agree_with_the_api_package(node: str, cid: str, ifname: str, pod: str, ns: str) -> None:
+    endpoint = pytest.importorskip("calico.api.endpoint")
+    ids = identifiers(node, cid, ifname, pod, ns)
+    assert ids.wep_name() == endpoint.workload_endpoint_name(node, ids.orchestrator, endpoint=ifname, pod=pod,
+                                                             container_id=cid)

@@ -1,5 +1,9 @@
 """OwnedChains: remembers which chains a manager wrote under a key, so a re-render removes the
-chains that disappeared (a dispatch child, a per-endpoint chain of a renamed interface)."""
+chains that disappeared (a dispatch child, a per-endpoint chain of a renamed interface).
+
+Chains may be shared between keys (policy-group chains used by many endpoints): a chain is
+removed from the kernel only when no key references it any more.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ class OwnedChains:
     def __init__(self, ctx: DataplaneContext) -> None:
         self.ctx = ctx
         self._names: dict[tuple[Hashable, str, int], set[str]] = {}
+        self._refs: dict[tuple[str, int, str], int] = {}  # (table, ip version, chain) -> owners
 
     def set(self, key: Hashable, table: str, ip_version: int, chains: Iterable[Chain]) -> None:
         chains = list(chains)
@@ -20,7 +25,9 @@ class OwnedChains:
         old = self._names.get((key, table, ip_version), set())
         t = self.ctx.table(table, ip_version)
         t.update_chains(chains)
-        t.remove_chains(old - new)
+        for name in new - old:
+            self._refs[(table, ip_version, name)] = self._refs.get((table, ip_version, name), 0) + 1
+        t.remove_chains(self._release(table, ip_version, old - new))
         if new:
             self._names[(key, table, ip_version)] = new
         else:
@@ -28,7 +35,20 @@ class OwnedChains:
 
     def clear(self, key: Hashable) -> None:
         for k in [k for k in self._names if k[0] == key]:
-            self.ctx.table(k[1], k[2]).remove_chains(self._names.pop(k))
+            self.ctx.table(k[1], k[2]).remove_chains(self._release(k[1], k[2], self._names.pop(k)))
+
+    def _release(self, table: str, ip_version: int, names: set[str]) -> set[str]:
+        """Drop one reference to each chain; return the chains nobody references any more."""
+        gone: set[str] = set()
+        for name in names:
+            ref = (table, ip_version, name)
+            count = self._refs.get(ref, 0) - 1
+            if count <= 0:
+                self._refs.pop(ref, None)
+                gone.add(name)
+            else:
+                self._refs[ref] = count
+        return gone
 
     def names(self) -> set[str]:
         out: set[str] = set()

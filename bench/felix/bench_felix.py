@@ -1,0 +1,416 @@
+#!/usr/bin/env python3
+"""Felix benchmark, all side by side in one run (issue 4):
+
+(a) cold start with E local endpoints, P policies and M ipset members: Felix start -> fully
+    programmed, beside one raw ``ipset restore`` + ``iptables-restore`` of the same final state
+    (dumped with ipset save / iptables-save, replayed into a fresh namespace); total rule count at
+    two sizes (E/2, P/2 and E, P) to show it grows with E + P, not E x P;
+(b) one new endpoint with that state present: datastore write -> packets flow to it (routes,
+    sysctls, chains and dispatch in place), p50/p99 over N additions;
+(c) a policy change -> enforced (a prober sees new connections flip), p50/p99;
+(d) the data path through that policy (10k-member ipset in the path) vs the same topology with no
+    iptables rules at all: TCP throughput (iperf3), round-trip latency, new connections per second.
+
+Every process is started here and stopped by PID; every namespace is ``bfx-*`` and deleted at the
+end. Usage (root, from the repo root): .venv/bin/python bench/felix/bench_felix.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
+
+from tests.fv.felix.support import Store, veth_name  # noqa: E402
+from tests.support.etcd import EtcdServer  # noqa: E402
+from tests.support.procs import stop_process, wait_until  # noqa: E402
+
+PY = sys.executable
+PINGPONG = str(Path(__file__).with_name("pingpong.py"))
+NS = "bfx-"
+HOST = NS + "host"
+UP = NS + "up"
+SRC_IP, DST_IP = "10.70.0.1", "10.70.0.2"
+PROBE = r"""
+import socket, sys, time
+ip, port, want, deadline = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "ok", float(sys.argv[4])
+print("ready", flush=True)
+end = time.time() + deadline
+while time.time() < end:
+    s = socket.socket(); s.settimeout(0.004)
+    try:
+        s.connect((ip, port)); ok = True
+    except OSError:
+        ok = False
+    s.close()
+    if ok == want:
+        print(repr(time.time()), flush=True); sys.exit(0)
+    if not ok:
+        time.sleep(0.001)
+print("timeout", flush=True); sys.exit(1)
+"""
+LISTEN = r"""
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(512)
+while True:
+    c, _ = s.accept(); c.close()
+"""
+
+
+def sh(*argv: str, check: bool = True, input: str | None = None, timeout: float = 120) -> str:
+    r = subprocess.run(argv, capture_output=True, text=True, input=input, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def nx(ns: str, *argv: str, **kw: Any) -> str:
+    return sh("ip", "netns", "exec", ns, *argv, **kw)
+
+
+def popen(ns: str, argv: list[str], **kw: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(["ip", "netns", "exec", ns, *argv], text=True, start_new_session=True, **kw)
+
+
+def pct(vals: list[float], p: float) -> float:
+    s = sorted(vals)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
+
+
+class Bench:
+    def __init__(self, quick: bool) -> None:
+        self.quick = quick
+        self.E, self.P, self.M = (50, 200, 2000) if quick else (250, 1000, 10000)
+        self.N_ADD = 10 if quick else 50
+        self.N_POL = 10 if quick else 50
+        self.tmp = Path(tempfile.mkdtemp(prefix="bfx-"))
+        self.etcd = EtcdServer().start()
+        self.store = Store(self.etcd.unix_url)
+        self.procs: list[subprocess.Popen[Any]] = []
+        self.felix: subprocess.Popen[Any] | None = None
+        self.felix_log = self.tmp / "felix.log"
+        self.results: dict[str, Any] = {}
+        self.namespaces: list[str] = []
+
+    # --- topology -------------------------------------------------------------------------------
+    def netns(self, name: str) -> str:
+        sh("ip", "netns", "add", name)
+        self.namespaces.append(name)
+        nx(name, "ip", "link", "set", "lo", "up")
+        return name
+
+    def build_host(self) -> None:
+        self.netns(HOST)
+        self.netns(UP)
+        sh("ip", "link", "add", "bfxa", "type", "veth", "peer", "name", "bfxb")
+        sh("ip", "link", "set", "bfxa", "netns", HOST)
+        sh("ip", "link", "set", "bfxb", "netns", UP)
+        nx(HOST, "ip", "link", "set", "bfxa", "name", "eth0")
+        nx(HOST, "ip", "addr", "add", "10.200.0.1/24", "dev", "eth0")
+        nx(HOST, "ip", "link", "set", "eth0", "up")
+        nx(HOST, "ip", "route", "add", "default", "via", "10.200.0.2")
+        nx(UP, "ip", "addr", "add", "10.200.0.2/24", "dev", "bfxb")
+        nx(UP, "ip", "link", "set", "bfxb", "up")
+
+    def workload(self, name: str, ip: str) -> tuple[str, str]:
+        """A real workload namespace wired as the CNI plugin does; returns (netns, host iface)."""
+        ns = self.netns(NS + name)
+        iface = veth_name("cali", name)
+        sh("ip", "link", "add", "bfxtmp", "type", "veth", "peer", "name", iface, "netns", HOST)
+        sh("ip", "link", "set", "bfxtmp", "netns", ns)
+        nx(ns, "ip", "link", "set", "bfxtmp", "name", "eth0")
+        nx(HOST, "ip", "link", "set", iface, "address", "ee:ee:ee:ee:ee:ee")
+        nx(HOST, "ip", "link", "set", iface, "up")
+        nx(ns, "ip", "link", "set", "eth0", "up")
+        nx(ns, "ip", "addr", "add", f"{ip}/32", "dev", "eth0")
+        nx(ns, "ip", "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link")
+        nx(ns, "ip", "route", "add", "default", "via", "169.254.1.1", "dev", "eth0")
+        return ns, iface
+
+    def fake_ifaces(self, names: list[str]) -> None:
+        """Host-side interfaces of endpoints with no traffic: veth pairs inside the host (oper-up)."""
+        lines = []
+        for i, name in enumerate(names):
+            lines.append(f"link add {name} type veth peer name bfxp{i}")
+            lines.append(f"link set {name} up")
+            lines.append(f"link set bfxp{i} up")
+        nx(HOST, "ip", "-batch", "-", input="\n".join(lines) + "\n")
+
+    # --- datastore content -----------------------------------------------------------------------
+    def wep(self, name: str, ip: str, iface: str, labels: dict[str, str]) -> dict[str, Any]:
+        from calico.api import workload_endpoint_name
+
+        return {"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
+                "metadata": {"name": workload_endpoint_name("bfx-host", "bench", name, "eth0"),
+                             "namespace": "default", "labels": labels},
+                "spec": {"orchestrator": "bench", "workload": name, "node": "bfx-host", "endpoint": "eth0",
+                         "ipNetworks": [f"{ip}/32"], "profiles": ["default"], "interfaceName": iface}}
+
+    def endpoint_ip(self, n: int) -> str:
+        return f"10.71.{n // 250}.{n % 250 + 1}"
+
+    def write_state(self, e: int, p: int, m: int) -> None:
+        s = self.store
+        s.wipe()
+        s.apply({"apiVersion": "projectcalico.org/v3", "kind": "Profile", "metadata": {"name": "default"},
+                 "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}})
+        s.apply({"apiVersion": "projectcalico.org/v3", "kind": "IPPool", "metadata": {"name": "bench"},
+                 "spec": {"cidr": "10.64.0.0/10", "ipipMode": "Never", "vxlanMode": "Never"}})
+        s.apply({"apiVersion": "projectcalico.org/v3", "kind": "Node", "metadata": {"name": "bfx-host"},
+                 "spec": {"bgp": {"ipv4Address": "10.200.0.1/24"}}})
+        nets = [f"172.{16 + i // 65536}.{(i // 256) % 256}.{i % 256}/32" for i in range(m)]
+        s.apply({"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkSet", "metadata": {
+            "name": "db-nets", "labels": {"role": "db"}}, "spec": {"nets": nets}})
+        s.apply(self.wep("src", SRC_IP, veth_name("cali", "src"), {"bench": "src", "role": "db"}))
+        s.apply(self.wep("dst", DST_IP, veth_name("cali", "dst"), {"bench": "e0"}))
+        for n in range(1, e - 1):
+            s.apply(self.wep(f"e{n}", self.endpoint_ip(n), veth_name("cali", f"e{n}"), {"bench": f"e{n}"}))
+        for i in range(p):
+            s.apply({"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+                     "metadata": {"name": f"p{i}"},
+                     "spec": {"order": i, "selector": f"bench == 'e{i % (e - 1)}'",
+                              "ingress": [{"action": "Allow", "protocol": "TCP", "source": {"selector": "role == 'db'"},
+                                           "destination": {"ports": [5201, "5300:5310", 8000 + i % 1000]}}],
+                              "egress": [{"action": "Allow"}]}})
+
+    # --- felix -------------------------------------------------------------------------------------
+    def start_felix(self) -> float:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FELIX_", "ETCD_"))}
+        env.update({"FELIX_FELIXHOSTNAME": "bfx-host", "ETCD_ENDPOINTS": self.etcd.unix_url,
+                    "FELIX_LOGFILEPATH": "none", "FELIX_CONFIGFILE": str(self.tmp / "felix.cfg"),
+                    "FELIX_REPORTINGINTERVALSECS": "0", "PYTHONUNBUFFERED": "1"})
+        t0 = time.time()
+        with open(self.felix_log, "w") as log:
+            self.felix = popen(HOST, [PY, "-m", "calico.felix.daemon"], env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+        return t0
+
+    def stop_felix(self) -> None:
+        if self.felix is not None:
+            stop_process(self.felix, timeout=10)
+            self.felix = None
+
+    def felix_in_sync(self) -> tuple[float, float] | None:
+        text = self.felix_log.read_text(errors="replace")
+        m = re.search(r"Dataplane in sync \(first apply ([\d.]+)s, ([\d.]+)s after start\)", text)
+        if self.felix is not None and self.felix.poll() is not None:
+            raise RuntimeError("felix exited:\n" + text[-3000:])
+        return (float(m.group(1)), float(m.group(2))) if m else None
+
+    def flush_kernel(self, ns: str) -> None:
+        for table in ("raw", "mangle", "nat", "filter"):
+            nx(ns, "iptables", "-t", table, "-F")
+            nx(ns, "iptables", "-t", table, "-X")
+        nx(ns, "ipset", "destroy", check=False)
+
+    def rule_count(self) -> int:
+        dump = "".join(nx(HOST, "iptables-save", "-t", t) for t in ("raw", "mangle", "nat", "filter"))
+        return sum(1 for line in dump.splitlines() if line.startswith("-A "))
+
+    # --- (a) ---------------------------------------------------------------------------------------
+    def cold_start(self, e: int, p: int, m: int) -> dict[str, Any]:
+        self.stop_felix()
+        self.flush_kernel(HOST)
+        self.write_state(e, p, m)
+        t0 = time.time()
+        self.start_felix()
+        sync = wait_until(self.felix_in_sync, timeout=600, interval=0.05, what="felix cold start")
+        total = time.time() - t0
+        apply_s, since_start = sync
+        rules = self.rule_count()
+        return {"endpoints": e, "policies": p, "members": m, "exec_to_programmed_s": total,
+                "first_apply_s": apply_s, "felix_start_to_programmed_s": since_start, "rules": rules}
+
+    def raw_restore(self) -> dict[str, float]:
+        ipsets = nx(HOST, "ipset", "save")
+        tables = {t: nx(HOST, "iptables-save", "-t", t) for t in ("raw", "mangle", "nat", "filter")}
+        fresh = self.netns(NS + "fresh")
+        times = []
+        for _ in range(3):
+            self.flush_kernel(fresh)
+            t0 = time.perf_counter()
+            nx(fresh, "ipset", "restore", input=ipsets)
+            nx(fresh, "iptables-restore", input="".join(tables.values()))
+            times.append(time.perf_counter() - t0)
+        self.flush_kernel(fresh)
+        return {"raw_restore_s": statistics.median(times), "ipset_lines": ipsets.count("\n"),
+                "iptables_lines": sum(t.count("\n") for t in tables.values())}
+
+    # --- probes ------------------------------------------------------------------------------------
+    def probe(self, src_ns: str, ip: str, port: int, want_ok: bool) -> subprocess.Popen[str]:
+        p = popen(src_ns, [PY, "-c", PROBE, ip, str(port), "ok" if want_ok else "fail", "20"],
+                  stdout=subprocess.PIPE)
+        assert p.stdout is not None
+        assert p.stdout.readline().strip() == "ready"
+        return p
+
+    def probe_result(self, p: subprocess.Popen[str]) -> float:
+        out, _ = p.communicate(timeout=30)
+        if p.returncode != 0:
+            raise RuntimeError(f"probe failed: {out}")
+        return float(out.strip().splitlines()[-1])
+
+    # --- (b) ---------------------------------------------------------------------------------------
+    def endpoint_adds(self, src_ns: str) -> dict[str, float]:
+        lat = []
+        for k in range(self.N_ADD):
+            name, ip = f"add{k}", f"10.72.0.{k + 1}"
+            ns, iface = self.workload(name, ip)
+            srv = popen(ns, [PY, "-c", LISTEN, "9100"])
+            try:
+                wait_until(lambda ns=ns: "9100" in nx(ns, "ss", "-ltn"), timeout=5)
+                pr = self.probe(src_ns, ip, 9100, True)
+                t0 = time.time()
+                self.store.apply(self.wep(name, ip, iface, {"bench": name}))
+                lat.append(self.probe_result(pr) - t0)
+            finally:
+                stop_process(srv)
+        return {"n": len(lat), "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3,
+                "max_ms": max(lat) * 1e3}
+
+    # --- (c) ---------------------------------------------------------------------------------------
+    def policy_changes(self, src_ns: str, dst_ns: str) -> dict[str, float]:
+        srv = popen(dst_ns, [PY, "-c", LISTEN, "9200"])
+        lat_allow, lat_deny = [], []
+        pol = {"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+               "metadata": {"name": "flip"},
+               "spec": {"order": 0, "selector": "bench == 'e0'", "types": ["Ingress"],
+                        "ingress": [{"action": "Deny", "protocol": "TCP", "destination": {"ports": [9200]}}]}}
+        try:
+            wait_until(lambda: "9200" in nx(dst_ns, "ss", "-ltn"), timeout=5)
+            for k in range(self.N_POL):
+                deny = k % 2 == 0
+                pol["spec"]["ingress"][0]["action"] = "Deny" if deny else "Allow"
+                pr = self.probe(src_ns, DST_IP, 9200, not deny)
+                t0 = time.time()
+                self.store.apply(pol)
+                (lat_deny if deny else lat_allow).append(self.probe_result(pr) - t0)
+        finally:
+            stop_process(srv)
+            self.store.delete("GlobalNetworkPolicy", "flip")
+        both = lat_allow + lat_deny
+        return {"n": len(both), "p50_ms": pct(both, 50) * 1e3, "p99_ms": pct(both, 99) * 1e3,
+                "allow_p50_ms": pct(lat_allow, 50) * 1e3, "deny_p50_ms": pct(lat_deny, 50) * 1e3}
+
+    # --- (d) ---------------------------------------------------------------------------------------
+    def datapath_once(self, src_ns: str, dst_ns: str) -> dict[str, float]:
+        """One round of: iperf3 TCP throughput, TCP ping-pong RTT, new connections per second."""
+        out: dict[str, float] = {}
+        if shutil.which("iperf3"):
+            srv = popen(dst_ns, ["taskset", "-c", "1", "timeout", "60", "iperf3", "-s", "-1", "-p", "5201"],
+                        stdout=subprocess.DEVNULL)
+            try:
+                wait_until(lambda: "5201" in nx(dst_ns, "ss", "-ltn"), timeout=5)
+                j = json.loads(nx(src_ns, "taskset", "-c", "0", "iperf3", "-J", "-c", DST_IP, "-p", "5201",
+                                  "-t", "2" if self.quick else "4", "-O", "1", check=False))
+                out["tcp_gbps"] = j["end"]["sum_received"]["bits_per_second"] / 1e9
+            finally:
+                stop_process(srv)
+        srv = popen(dst_ns, ["taskset", "-c", "0", PY, PINGPONG, "rr-server", DST_IP, "5301"])
+        try:
+            wait_until(lambda: "5301" in nx(dst_ns, "ss", "-ltn"), timeout=5)
+            rr = json.loads(nx(src_ns, "taskset", "-c", "0", PY, PINGPONG, "rr-client", DST_IP, "5301",
+                               "3000" if self.quick else "10000", "64"))
+            out["rtt_p50_us"], out["rtt_mean_us"] = rr["p50_us"], rr["mean_us"]
+        finally:
+            stop_process(srv)
+        n = 500 if self.quick else 2000
+        srv = popen(dst_ns, ["taskset", "-c", "0", PY, PINGPONG, "crr-server", DST_IP, "5302", str(n + 10)])
+        try:
+            wait_until(lambda: "5302" in nx(dst_ns, "ss", "-ltn"), timeout=5)
+            crr = json.loads(nx(src_ns, "taskset", "-c", "0", PY, PINGPONG, "crr-client", DST_IP, "5302", str(n)))
+            out["new_conn_per_s"] = crr["conn_per_s"]
+        finally:
+            stop_process(srv)
+        return out
+
+    def datapath(self, src_ns: str, dst_ns: str) -> dict[str, Any]:
+        """Alternate the two states (Felix's exact rules and sets, replayed; no rules at all) so load
+        changes on this shared machine hit both alike; medians per state."""
+        self.stop_felix()
+        ipsets = nx(HOST, "ipset", "save")
+        tables = "".join(nx(HOST, "iptables-save", "-t", t) for t in ("raw", "mangle", "nat", "filter"))
+        rules = sum(1 for line in tables.splitlines() if line.startswith("-A "))
+        per: dict[str, list[dict[str, float]]] = {"with_policy": [], "no_rules": []}
+        for r in range(2 if self.quick else 5):
+            for state in ("with_policy", "no_rules") if r % 2 == 0 else ("no_rules", "with_policy"):
+                self.flush_kernel(HOST)
+                if state == "with_policy":
+                    nx(HOST, "ipset", "restore", input=ipsets)
+                    nx(HOST, "iptables-restore", input=tables)
+                res = self.datapath_once(src_ns, dst_ns)
+                print(f"  (d) round {r} {state}: {res}", flush=True)
+                per[state].append(res)
+        med = {state: {k: statistics.median(x[k] for x in runs) for k in runs[0]} for state, runs in per.items()}
+        return {**med, "rules_in_path_table": rules, "rounds": len(per["no_rules"]),
+                "ratios": {k: med["with_policy"][k] / med["no_rules"][k] for k in med["no_rules"]}}
+
+    # --- run ---------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        self.build_host()
+        src_ns, _ = self.workload("src", SRC_IP)
+        dst_ns, _ = self.workload("dst", DST_IP)
+        names = [veth_name("cali", f"e{n}") for n in range(1, self.E - 1)]
+        self.fake_ifaces(names)
+        half = self.cold_start(self.E // 2, self.P // 2, self.M)
+        print(f"(a) half size: {half}", flush=True)
+        full = self.cold_start(self.E, self.P, self.M)
+        print(f"(a) full size: {full}", flush=True)
+        raw = self.raw_restore()
+        print(f"(a) raw restore of the same state: {raw}", flush=True)
+        self.results["cold_start"] = {"half": half, "full": full, **raw,
+                                      "ratio_felix_vs_raw": full["first_apply_s"] / raw["raw_restore_s"],
+                                      "ratio_exec_vs_raw": full["exec_to_programmed_s"] / raw["raw_restore_s"],
+                                      "rules_ratio_full_vs_half": full["rules"] / half["rules"]}
+        self.results["endpoint_add"] = self.endpoint_adds(src_ns)
+        print(f"(b) endpoint add: {self.results['endpoint_add']}", flush=True)
+        self.results["policy_change"] = self.policy_changes(src_ns, dst_ns)
+        print(f"(c) policy change: {self.results['policy_change']}", flush=True)
+        self.results["datapath"] = self.datapath(src_ns, dst_ns)
+        return self.results
+
+    def cleanup(self) -> None:
+        self.stop_felix()
+        for p in self.procs:
+            stop_process(p)
+        try:
+            self.store.close()
+        except Exception:
+            pass
+        self.etcd.remove()
+        for ns in reversed(self.namespaces):
+            sh("ip", "netns", "delete", ns, check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    ap.add_argument("--json", default="", help="write the results here")
+    args = ap.parse_args()
+    b = Bench(args.quick)
+    try:
+        res = b.run()
+    finally:
+        b.cleanup()
+    print(json.dumps(res, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
