@@ -100,11 +100,14 @@ class BgpAgent:
         return True
 
     async def _load(self) -> int:
+        """One consistent snapshot of just the kinds the agent uses (all read at one revision)."""
         self.view = _View()
-        revision = 0
-        for prefix in (RESOURCE_ROOT, affinity_prefix(self.node_name)):
-            kvs, rev = await self.ds.list(prefix)
-            revision = max(revision, rev)
+        prefixes = [f"{RESOURCE_ROOT}{p}/" for p in _PLURALS] + [affinity_prefix(self.node_name)]
+        kvs, revision = await self.ds.list(prefixes[0])
+        for kv in kvs:
+            self._store(kv.key, kv.value)
+        for prefix in prefixes[1:]:
+            kvs, _ = await self.ds.list(prefix, revision=revision)  # type: ignore[call-arg]
             for kv in kvs:
                 self._store(kv.key, kv.value)
         return revision

@@ -13,9 +13,13 @@ import base64
 import builtins
 import json
 import socket
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from calico.datastore.base import AlreadyExists, Conflict, KeyValue, NotFound, Unavailable
+
+if TYPE_CHECKING:
+    from calico.datastore.txn import Cmp, Delete, Get, Put, TxnResult
 
 
 def _b64(text: str) -> str:
@@ -210,6 +214,33 @@ class EtcdJsonDatastore:
 
     async def close(self) -> None:
         self.close_now()
+
+    async def txn(self, compares: Sequence[Cmp], success: Sequence[Put | Delete | Get],
+                  failure: Sequence[Get] = ()) -> TxnResult:
+        """One etcd transaction (atomic, one round trip): compare mod revisions, then a branch."""
+        from calico.datastore.txn import Delete, Put, TxnResult
+
+        def cmp(c: Cmp) -> dict[str, Any]:
+            out = {"key": _b64(c.key), "target": "MOD", "result": "EQUAL" if c.op == "==" else "LESS",
+                   "mod_revision": str(c.mod_revision)}
+            if c.range_end is not None:
+                out["range_end"] = _b64(c.range_end)
+            return out
+
+        def op(o: Put | Delete | Get) -> dict[str, Any]:
+            if isinstance(o, Put):
+                return {"request_put": {"key": _b64(o.key), "value": _b64(o.value)}}
+            if isinstance(o, Delete):
+                return {"request_delete_range": {"key": _b64(o.key)}}
+            req = {"key": _b64(o.key)}
+            if o.range_end is not None:
+                req["range_end"] = _b64(o.range_end)
+            return {"request_range": req}
+
+        doc = self._json_txn([cmp(c) for c in compares], [op(o) for o in success], [op(o) for o in failure])
+        reads = tuple(tuple(_kv(kv) for kv in (r["response_range"].get("kvs") or []))
+                      for r in doc.get("responses") or [] if "response_range" in r)
+        return TxnResult(bool(doc.get("succeeded")), int(doc["header"]["revision"]), reads)
 
     def _json_txn(self, compare: builtins.list[dict[str, Any]], success: builtins.list[dict[str, Any]],
                   failure: builtins.list[dict[str, Any]]) -> dict[str, Any]:

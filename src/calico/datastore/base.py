@@ -10,7 +10,12 @@ import builtins
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from calico.datastore.txn import Cmp, Delete, Get, Put, TxnResult
 
 
 class DatastoreError(Exception):
@@ -107,6 +112,11 @@ class Datastore(Protocol):
 
         Raises Compacted (from the iterator) when that revision is no longer available.
         """
+        ...
+
+    async def txn(self, compares: Sequence[Cmp], success: Sequence[Put | Delete | Get],
+                  failure: Sequence[Get] = ()) -> TxnResult:
+        """If every compare holds run ``success`` else ``failure``, atomically, in one round trip."""
         ...
 
     async def revision(self) -> int:

@@ -15,7 +15,7 @@ import asyncio
 import builtins
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -37,6 +37,7 @@ from calico.datastore.base import (
     WatchEvent,
 )
 from calico.datastore.config import ConfigError, DatastoreConfig, Endpoint
+from calico.datastore.txn import Cmp, Delete, Get, Put, TxnResult
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +297,38 @@ class EtcdDatastore:
             return await conn.kv.Txn(req, timeout=timeout, metadata=conn.metadata)
 
         return await self._call(what, op, idempotent=False)
+
+    async def txn(self, compares: Sequence[Cmp], success: Sequence[Put | Delete | Get],
+                  failure: Sequence[Get] = ()) -> TxnResult:
+        """One etcd transaction: compare mod revisions, then the success or failure branch."""
+
+        def cmp(c: Cmp) -> Any:
+            result = rpc.Compare.EQUAL if c.op == "==" else rpc.Compare.LESS
+            msg = rpc.Compare(key=c.key.encode(), result=result, target=rpc.Compare.MOD,
+                              mod_revision=c.mod_revision)
+            if c.range_end is not None:
+                msg.range_end = c.range_end.encode()
+            return msg
+
+        def op(o: Put | Delete | Get) -> Any:
+            if isinstance(o, Put):
+                return rpc.RequestOp(request_put=rpc.PutRequest(key=o.key.encode(), value=o.value.encode()))
+            if isinstance(o, Delete):
+                return rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=o.key.encode()))
+            req = rpc.RangeRequest(key=o.key.encode())
+            if o.range_end is not None:
+                req.range_end = o.range_end.encode()
+            return rpc.RequestOp(request_range=req)
+
+        req = rpc.TxnRequest(compare=[cmp(c) for c in compares], success=[op(o) for o in success],
+                             failure=[op(o) for o in failure])
+        resp = await self._txn("transaction", req)
+        reads: list[tuple[KeyValue, ...]] = []
+        for r in resp.responses:
+            if r.WhichOneof("response") == "response_range":
+                reads.append(tuple(KeyValue(kv.key.decode(), kv.value.decode(), int(kv.mod_revision),
+                                            int(kv.create_revision)) for kv in r.response_range.kvs))
+        return TxnResult(bool(resp.succeeded), int(resp.header.revision), tuple(reads))
 
     async def create(self, key: str, value: str, ttl: int | None = None) -> int:
         """Write only if absent (txn If(version==0) Then(put) Else(get)); returns the mod_revision."""

@@ -132,13 +132,12 @@ class Host:
         assert self.proc is None or self.proc.poll() is not None
         env = self.felix_env()
         env.update(extra_env)
-        logf = open(self.log_path, "ab")
-        logf.write(f"\n===== felix start #{self.starts} =====\n".encode())
-        logf.flush()
-        self.starts += 1
-        self.proc = subprocess.Popen(self.ns.popen_argv([PY, "-m", "calico.felix.daemon"]), env=env,
-                                     stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-        logf.close()
+        with open(self.log_path, "ab") as logf:
+            logf.write(f"\n===== felix start #{self.starts} =====\n".encode())
+            logf.flush()
+            self.starts += 1
+            self.proc = subprocess.Popen(self.ns.popen_argv([PY, "-m", "calico.felix.daemon"]), env=env,
+                                         stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop_felix(self) -> None:
         if self.proc is not None:

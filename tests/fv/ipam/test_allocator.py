@@ -302,24 +302,6 @@ def test_empty_affine_blocks_are_given_back_when_no_pool_selects_them(etcd: Etcd
     assert len(keys_under(etcd, HOSTS + "h1/")) == 2
 
 
-def test_works_on_a_datastore_without_multi_key_transactions(etcd: EtcdServer) -> None:
-    """Any Datastore-protocol store works (one CAS per key) when there is no raw etcd transaction."""
-    put_pool(etcd, "p", "10.23.0.0/24", blockSize=28)
-
-    async def go(c: IPAMClient) -> None:
-        c.store._raw = None
-        assert not c.store.atomic
-        got = await c.auto_assign(18, 0, "net.f", {"node": "h1"}, "h1")
-        assert len(got.ipv4) == 18
-        assert sum(get_json(etcd, HANDLES + "net.f")["block"].values()) == 18
-        assert await c.assign_ip("10.23.0.200", "net.s", {"node": "h1"}, "h1")
-        assert len(await c.release_by_handle("net.f")) == 18
-        assert await c.release_ips(["10.23.0.200"]) == []
-        assert keys_under(etcd, HANDLES) == []
-
-    with_client(go)
-
-
 def test_failed_dual_stack_request_keeps_nothing(etcd: EtcdServer) -> None:
     put_pool(etcd, "v4", "10.24.0.0/24")
     put_pool(etcd, "v6", "fd00:24::/126", blockSize=126)  # four IPv6 addresses in all
