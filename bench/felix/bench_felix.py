@@ -105,6 +105,9 @@ class Bench:
         self.felix_log = self.tmp / "felix.log"
         self.results: dict[str, Any] = {}
         self.namespaces: list[str] = []
+        self.parts = "abcd"
+        self.samples: list[tuple[str, float, float, float]] = []
+        self.keep_log = ""
 
     # --- topology -------------------------------------------------------------------------------
     def netns(self, name: str) -> str:
@@ -192,7 +195,8 @@ class Bench:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FELIX_", "ETCD_"))}
         env.update({"FELIX_FELIXHOSTNAME": "bfx-host", "ETCD_ENDPOINTS": self.etcd.unix_url,
                     "FELIX_LOGFILEPATH": "none", "FELIX_CONFIGFILE": str(self.tmp / "felix.cfg"),
-                    "FELIX_REPORTINGINTERVALSECS": "0", "PYTHONUNBUFFERED": "1"})
+                    "FELIX_REPORTINGINTERVALSECS": "0", "PYTHONUNBUFFERED": "1",
+                    "FELIX_PROMETHEUSMETRICSENABLED": "true"})
         t0 = time.time()
         with open(self.felix_log, "w") as log:
             self.felix = popen(HOST, [PY, "-m", "calico.felix.daemon"], env=env, stdout=log,
@@ -276,11 +280,45 @@ class Bench:
                 pr = self.probe(src_ns, ip, 9100, True)
                 t0 = time.time()
                 self.store.apply(self.wep(name, ip, iface, {"bench": name}))
+                t_written = time.time()
                 lat.append(self.probe_result(pr) - t0)
+                self.samples.append((iface, t0, t_written, t0 + lat[-1]))
             finally:
                 stop_process(srv)
         return {"n": len(lat), "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3,
-                "max_ms": max(lat) * 1e3}
+                "max_ms": max(lat) * 1e3, "raw_restore_floor_ms": self.raw_chain_write_ms(), **self.felix_metrics()}
+
+    def felix_metrics(self) -> dict[str, float]:
+        """Felix's own view (Prometheus summaries): mean calc-graph batch time and apply time."""
+        get = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9091/metrics').read().decode())"
+        text = nx(HOST, PY, "-c", get)
+        vals = {}
+        for line in text.splitlines():
+            if line.startswith(("felix_calc_graph_update_time_seconds_", "felix_int_dataplane_apply_time_seconds_")):
+                name, v = line.split()
+                vals[name] = float(v)
+        out = {}
+        for base in ("felix_calc_graph_update_time_seconds", "felix_int_dataplane_apply_time_seconds"):
+            n = vals.get(base + "_count", 0)
+            out[base + "_mean_ms"] = vals.get(base + "_sum", 0) / n * 1e3 if n else 0.0
+        return out
+
+    def raw_chain_write_ms(self) -> float:
+        """The floor under (b): one bare ``iptables-restore --noflush`` that adds two 12-rule chains
+        and rewrites a 20-rule chain in the same populated filter table (median of 10)."""
+        times = []
+        for k in range(10):
+            lines = ["*filter", f":cali-bx-a{k} - -", f":cali-bx-b{k} - -", ":cali-bx-disp - -"]
+            lines += [f"-A cali-bx-a{k} -m mark --mark 0x10000/0x10000 -j RETURN"] * 12
+            lines += [f"-A cali-bx-b{k} -m mark --mark 0x10000/0x10000 -j RETURN"] * 12
+            lines += [f"-A cali-bx-disp -i calibx{j} -g cali-bx-a{k}" for j in range(20)]
+            t0 = time.perf_counter()
+            nx(HOST, "iptables-restore", "--noflush", input="\n".join([*lines, "COMMIT"]) + "\n")
+            times.append(time.perf_counter() - t0)
+        names = ["cali-bx-disp"] + [f"cali-bx-{x}{k}" for k in range(10) for x in "ab"]
+        cleanup = ["*filter", *(f":{n} - -" for n in names), *(f"-X {n}" for n in names)]
+        nx(HOST, "iptables-restore", "--noflush", input="\n".join([*cleanup, "COMMIT"]) + "\n")
+        return statistics.median(times) * 1e3
 
     # --- (c) ---------------------------------------------------------------------------------------
     def policy_changes(self, src_ns: str, dst_ns: str) -> dict[str, float]:
@@ -366,7 +404,7 @@ class Bench:
         dst_ns, _ = self.workload("dst", DST_IP)
         names = [veth_name("cali", f"e{n}") for n in range(1, self.E - 1)]
         self.fake_ifaces(names)
-        half = self.cold_start(self.E // 2, self.P // 2, self.M)
+        half = self.cold_start(self.E // 2, self.P // 2, self.M) if "a" in self.parts else {"rules": 1}
         print(f"(a) half size: {half}", flush=True)
         full = self.cold_start(self.E, self.P, self.M)
         print(f"(a) full size: {full}", flush=True)
@@ -376,11 +414,17 @@ class Bench:
                                       "ratio_felix_vs_raw": full["first_apply_s"] / raw["raw_restore_s"],
                                       "ratio_exec_vs_raw": full["exec_to_programmed_s"] / raw["raw_restore_s"],
                                       "rules_ratio_full_vs_half": full["rules"] / half["rules"]}
-        self.results["endpoint_add"] = self.endpoint_adds(src_ns)
-        print(f"(b) endpoint add: {self.results['endpoint_add']}", flush=True)
-        self.results["policy_change"] = self.policy_changes(src_ns, dst_ns)
-        print(f"(c) policy change: {self.results['policy_change']}", flush=True)
-        self.results["datapath"] = self.datapath(src_ns, dst_ns)
+        if "b" in self.parts:
+            self.results["endpoint_add"] = self.endpoint_adds(src_ns)
+            print(f"(b) endpoint add: {self.results['endpoint_add']}", flush=True)
+        if "c" in self.parts:
+            self.results["policy_change"] = self.policy_changes(src_ns, dst_ns)
+            print(f"(c) policy change: {self.results['policy_change']}", flush=True)
+        if self.keep_log:
+            shutil.copy(self.felix_log, self.keep_log)
+            Path(self.keep_log + ".samples").write_text(json.dumps(self.samples))
+        if "d" in self.parts:
+            self.results["datapath"] = self.datapath(src_ns, dst_ns)
         return self.results
 
     def cleanup(self) -> None:
@@ -401,8 +445,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     ap.add_argument("--json", default="", help="write the results here")
+    ap.add_argument("--parts", default="abcd", help="which parts to run (a is always set up)")
+    ap.add_argument("--keep-log", default="", help="copy Felix's log here at the end")
     args = ap.parse_args()
     b = Bench(args.quick)
+    b.parts = args.parts
+    b.keep_log = args.keep_log
     try:
         res = b.run()
     finally:

@@ -312,5 +312,6 @@ def table_markdown() -> str:
     """The parameter table as Markdown (docs/felix-configuration.md is generated from it)."""
     lines = ["| Parameter | Default | Restart | Meaning |", "|---|---|---|---|"]
     for p in PARAMS:
-        lines.append(f"| `{p.name}` | `{p.default}` | {'yes' if p.restart else 'no'} | {p.doc} |")
+        default = f"`{p.default}`" if p.default else "(empty)"
+        lines.append(f"| `{p.name}` | {default} | {'yes' if p.restart else 'no'} | {p.doc} |")
     return "\n".join(lines)

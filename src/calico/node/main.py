@@ -2,8 +2,9 @@
 
 Modes (as calico/node's binary): no flag = start-up then run everything; ``-startup`` only the
 start-up; ``-confd`` (alias ``-bgp-agent``) only the BGP agent; ``-felix`` runs Felix;
-``-v`` prints the version. Configuration comes from the environment (NODENAME, IP, AS,
-CALICO_NETWORKING_BACKEND, ETCD_ENDPOINTS, CALICO_*_DIR, ...), as for calico/node.
+``-bird-live`` / ``-bird-ready`` health checks (exit 0 when healthy); ``-v`` prints the version.
+Configuration comes from the environment (NODENAME, IP, AS, CALICO_NETWORKING_BACKEND,
+ETCD_ENDPOINTS, CALICO_*_DIR, ...), as for calico/node.
 """
 
 from __future__ import annotations
@@ -98,6 +99,29 @@ async def _run_agent(env: Mapping[str, str], paths: NodePaths) -> int:
     return 0
 
 
+def _bird_check(paths: NodePaths, ready: bool) -> int:
+    """Liveness: BIRD answers ``show status``. Readiness: every BGP peer Established and no
+    graceful-restart recovery in progress (BIRD reply code 0024), as calico-node -bird-ready."""
+    from calico.bgp.status import BirdError, bgp_peers, query
+
+    try:
+        status = query(str(paths.bird_socket), "show status")
+        if not ready:
+            return 0
+        if any(line.startswith("0024") for line in status):
+            print("calico/node is not ready: BIRD is not ready: graceful restart in progress", file=sys.stderr)
+            return 1
+        down = [p.address for p in bgp_peers(str(paths.bird_socket)) if p.info.split(" ")[0] != "Established"]
+    except BirdError as exc:
+        print(f"calico/node is not ready: BIRD is not ready: {exc}", file=sys.stderr)
+        return 1
+    if down:
+        print(f"calico/node is not ready: BIRD is not ready: BGP not established with {','.join(down)}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     env = dict(os.environ)
@@ -116,6 +140,8 @@ def main(argv: list[str] | None = None) -> None:
             return
         if flag in ("-confd", "-bgp-agent"):
             sys.exit(asyncio.run(_run_agent(env, paths)))
+        if flag in ("-bird-ready", "-bird-live"):
+            sys.exit(_bird_check(paths, ready=flag == "-bird-ready"))
         if flag == "-felix":
             from calico.node.supervisor import felix_argv
 
@@ -125,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(1)
             os.execv(felix[0], felix)
         if flag:
-            print(f"Unknown option {flag!r}; use -startup, -confd, -felix or no option", file=sys.stderr)
+            print(f"Unknown option {flag!r}; use -startup, -confd, -felix, -bird-live, -bird-ready or no option",
+                  file=sys.stderr)
             sys.exit(2)
         sys.exit(asyncio.run(_run_all(env, paths)))
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.fv.bgp.support import (
+    CALICO_NODE,
     Bridge,
     CalicoHost,
     cni_add,
@@ -198,6 +199,37 @@ def test_b_route_reflector_with_mesh_off(mesh: Mesh) -> None:
     wait_until(lambda: ping(src_ns, dst_ip), timeout=15, what="ping across the reflected routes")
 
 
+def test_b_peer_password_from_secret_file(mesh: Mesh) -> None:
+    """BGPPeer.password.secretKeyRef is read from $CALICO_SECRETS_DIR/<name>/<key> (TCP-MD5)."""
+    rr = mesh.hosts[3]
+    for h in mesh.hosts:
+        secret = h.dir / "secrets" / "bgp-secrets" / "rr-password"
+        secret.parent.mkdir(parents=True, exist_ok=True)
+        secret.write_text("wrong\n" if h.name == "host1" else "s3cret\n")
+    put_resource(mesh.etcd.url, "BGPPeer", "peer-with-rr", {
+        "nodeSelector": "all()", "peerSelector": "route-reflector == 'true'",
+        "password": {"secretKeyRef": {"name": "bgp-secrets", "key": "rr-password"}}})
+    wait_until(lambda: 'password "s3cret";' in rr.bird_config.read_text(), timeout=10, what="password in RR config")
+
+    def state(h: CalicoHost, proto: str) -> str | None:
+        m = re.search(rf"^{proto}\s+BGP\s+\S+\s+(\S+)\s+\S+\s*(\S*)", h.birdc("show protocols"), re.M)
+        return m.group(2) if m else None
+
+    for h in mesh.hosts[1:3]:
+        wait_until(lambda h=h: state(h, "Node_10_10_0_14") == "Established", timeout=30,
+                   what=f"{h.name} to re-establish with the RR using the password")
+    # host1 holds the wrong password: TCP-MD5 keeps its session down.
+    wait_until(lambda: state(rr, "Node_10_10_0_11") not in (None, "Established"), timeout=15,
+               what="the RR's session to host1 (wrong password) to stay down")
+    assert state(mesh.hosts[0], "Node_10_10_0_14") != "Established"
+    (mesh.hosts[0].dir / "secrets" / "bgp-secrets" / "rr-password").write_text("s3cret\n")
+    put_resource(mesh.etcd.url, "BGPPeer", "peer-with-rr", {  # any datastore change re-reads secrets
+        "nodeSelector": "all()", "peerSelector": "route-reflector == 'true'",
+        "password": {"secretKeyRef": {"name": "bgp-secrets", "key": "rr-password"}}}, labels={"rev": "2"})
+    wait_until(lambda: state(mesh.hosts[0], "Node_10_10_0_14") == "Established", timeout=30,
+               what="host1 to establish once its password matches")
+
+
 def test_bad_input_keeps_last_good_config_and_is_logged(mesh: Mesh) -> None:
     h1 = mesh.hosts[0]
     good = h1.bird_config.read_text()
@@ -228,3 +260,15 @@ def test_bad_input_keeps_last_good_config_and_is_logged(mesh: Mesh) -> None:
         {"action": "Reject", "cidr": "172.16.0.0/16", "matchOperator": "In", "prefixLength": {"min": 20, "max": 30}}]})
     wait_until(lambda: "Node_10_10_0_99" in h1.bird_config.read_text(), timeout=10, what="the fixed config")
     wait_until(lambda: "Node_10_10_0_99" in h1.birdc("show protocols"), timeout=10, what="BIRD to load it")
+    # An unreachable peer: not Established, with BIRD's reason in INFO.
+    def row() -> str | None:
+        out = h1.calicoctl("node", "status").stdout
+        m = re.search(r"^\| 10\.10\.0\.99 +\| node specific +\| (\S+) +\| \S+ +\| (.+?) +\|$", out, re.M)
+        return f"{m.group(1)} {m.group(2)}" if m and "Socket:" in m.group(2) else None
+
+    shown = wait_until(row, timeout=20, what="node status to show why 10.10.0.99 is down")
+    assert shown.startswith("start ") and "Established" not in shown, shown
+    ready = h1.ns.run("env", *[f"{k}={v}" for k, v in h1.env.items()], CALICO_NODE, "-bird-ready", check=False)
+    assert ready.returncode == 1 and "BGP not established with 10.10.0.99" in ready.stderr
+    live = h1.ns.run("env", *[f"{k}={v}" for k, v in h1.env.items()], CALICO_NODE, "-bird-live", check=False)
+    assert live.returncode == 0, live.stderr

@@ -13,6 +13,7 @@ import pytest
 from tests.fv.bgp.support import CALICO_NODE, CalicoHost, workdir
 from tests.support.etcd import EtcdServer
 from tests.support.netns import Netns, veth
+from tests.support.procs import wait_until
 
 pytestmark = [pytest.mark.needs_etcd, pytest.mark.needs_root]
 
@@ -125,3 +126,18 @@ def test_checksystem_and_diags(host: CalicoHost, tmp_path: Path) -> None:
         names = tar.getnames()
     assert "diagnostics/ip_route" in names and "diagnostics/iptables-save" in names
     assert "diagnostics/logs/calico-node.log" in names
+
+
+def test_backend_vxlan_runs_no_bgp_and_sigterm_stops_cleanly(host: CalicoHost) -> None:
+    host.env.update({"CALICO_NETWORKING_BACKEND": "vxlan", "IP": "10.20.0.5/24", "CALICO_IPV6POOL_CIDR": "none"})
+    host.start()
+    try:
+        wait_until(lambda: "Calico node started successfully" in host.log(), timeout=30, what="calico-node start")
+        assert "bgp-agent" not in host.log() and not (host.dir / "run" / "bird.ctl").exists()
+        assert (host.dir / "run" / "calico-node.pid").exists()
+        assert host.proc is not None
+        host.proc.terminate()
+        assert host.proc.wait(timeout=15) == 0
+        assert not (host.dir / "run" / "calico-node.pid").exists()
+    finally:
+        host.stop()

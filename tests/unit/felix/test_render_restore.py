@@ -71,14 +71,20 @@ def render_all(r: RuleRenderer, v: int) -> str:
     tables["filter"] += r.profile_chains(ProfileID("prof"), ParsedProfile(RULES, RULES), v)
     wep = WorkloadEndpointInfo("active", "x", ipv4_nets=("10.0.0.1/32",), ipv6_nets=("fd00::1/128",),
                                profile_ids=("prof",), allow_spoofed_source_prefixes=("10.9.0.0/16",),
-                               tiers=(TierInfo("tier2", (PN,), (PN,), "Pass"), TierInfo("default", (P,), (P,))))
+                               tiers=(TierInfo("tier2", (PN,), (PN,), "Pass"), TierInfo("default", (P, PN), (P, PN))))
     for n in ifaces:
         tables["filter"] += r.workload_endpoint_chains(n, wep, v)
     for name, hep in heps.items():
         for t, chs in r.host_endpoint_chains("any-interface-at-all" if name == "*" else name, hep, v).items():
             tables[t] += chs
     out = []
-    for t, chains in tables.items():
+    for t, listed in tables.items():
+        # shared policy-group chains come back once per endpoint using them: the kernel holds one
+        unique: dict[str, Chain] = {}
+        for c in listed:
+            assert unique.setdefault(c.name, c) == c, f"shared chain {c.name} rendered differently"
+        chains = list(unique.values())
+        assert any(n.startswith("cali-gi-") for n in unique) == (t == "filter")
         names = [c.name for c in chains]
         assert len(names) == len(set(names)), f"duplicate chains in {t}"
         assert all(len(n) <= 28 for n in names)

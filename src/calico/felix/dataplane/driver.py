@@ -75,6 +75,7 @@ class ApplyStats:
     failures: int = 0
     last_apply_seconds: float = 0.0
     first_apply_seconds: float | None = None
+    last_phases: dict[str, float] = field(default_factory=dict)
     messages: dict[str, int] = field(default_factory=dict)
 
 
@@ -196,28 +197,47 @@ class Dataplane:
         """All kernel work in the fixed order; raises the driver's error when a step fails (the
         state stays dirty, so the next apply retries)."""
         start = time.monotonic()
+        phases: dict[str, float] = {}
+        mark = start
+
+        def lap(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            phases[name] = now - mark
+            mark = now
+
         try:
             self._update_static()
             for mgr in self.managers:
                 mgr.complete_deferred_work()
+            lap("render")
             self._configure_kernel()
             for s in self.ctx.ipsets.values():
                 s.apply_updates()
+            lap("ipsets")
             self.endpoint_mgr.apply_sysctls()
             self.vxlan_mgr.apply_kernel()
             self.ipip_mgr.apply_kernel()
+            lap("interfaces")
             for rt in self.ctx.routes.values():
                 rt.apply()
+            lap("routes")
             for v in self.ctx.versions:
                 for table in TABLE_NAMES:
                     self.ctx.table(table, v).apply()
+            lap("iptables")
             for s in self.ctx.ipsets.values():
                 s.apply_deletions()
             self._cleanup_conntrack()
+            lap("cleanup")
         except Exception:
             self.stats.failures += 1
             raise
         elapsed = time.monotonic() - start
+        self.stats.last_phases = phases
+        if elapsed > 0.05:
+            log.info("Dataplane apply took %.0f ms (%s)", elapsed * 1e3,
+                     ", ".join(f"{k} {v * 1e3:.0f}" for k, v in phases.items()))
         self.stats.applies += 1
         self.stats.last_apply_seconds = elapsed
         if self.stats.first_apply_seconds is None:

@@ -124,9 +124,9 @@ class EndpointManager:
     # --- kernel work (called by the Dataplane in the routes/interfaces phase) -----------------
     def apply_sysctls(self) -> None:
         for iface in sorted(self._sysctl_pending):
-            if not self.ctx.link_up(iface):
-                continue
             owner = self._owner.get(iface)
+            if not self.ctx.link_up(iface) or owner is None:
+                continue  # only interfaces of known endpoints are configured
             spoof = bool(owner and self.endpoints[owner].allow_spoofed_source_prefixes)
             try:
                 for v in self.ctx.versions:
@@ -138,12 +138,11 @@ class EndpointManager:
             self._sysctl_pending.discard(iface)
             self._sysctl_done.add(iface)
             log.info("Configured interface %s", iface)
-            if owner is not None:
-                self._update_status(owner)
+            self._update_status(owner)
 
     @property
     def sysctls_pending(self) -> bool:
-        return any(self.ctx.link_up(i) for i in self._sysctl_pending)
+        return any(self.ctx.link_up(i) and i in self._owner for i in self._sysctl_pending)
 
     # --- status --------------------------------------------------------------------------------
     def _update_status(self, eid: m.WorkloadEndpointID) -> None:

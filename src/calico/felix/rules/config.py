@@ -71,6 +71,9 @@ class RenderConfig:
     disable_conntrack_invalid_check: bool = False
     allow_vxlan_packets_from_workloads: bool = False
     allow_ipip_packets_from_workloads: bool = False
+    # a tier's policy list of at least this many policies becomes a shared cali-gi-/cali-go- group
+    # chain (rules/groups.py); 0 = never group (every policy jump inline in the endpoint chain)
+    policy_group_min_size: int = 2
 
     @property
     def all_calico_marks(self) -> int:

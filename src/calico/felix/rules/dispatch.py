@@ -7,18 +7,22 @@ from collections.abc import Callable, Iterable, Sequence
 
 from calico.felix.rules.model import Chain, Rule
 
+LONG_IFACE_FLAGS = {"-i": "--in-interface", "-o": "--out-interface"}
+
 
 def dispatch_tree(root: str, ifnames: Iterable[str], iface_flag: str, target: Callable[[str], str],
                   end_rules: Sequence[Rule], head_rules: Sequence[Rule] = ()) -> list[Chain]:
     """``root`` plus child chains ``<root>-<c>``; every chain ends with ``end_rules``.
 
-    ``iface_flag`` is ``-i`` or ``-o``; ``target(name)`` is the per-endpoint chain to goto.
+    ``iface_flag`` is ``-i`` or ``-o`` (rendered in Go Felix's long form, ``--in-interface`` /
+    ``--out-interface``); ``target(name)`` is the per-endpoint chain to goto.
     """
+    iface_flag = LONG_IFACE_FLAGS.get(iface_flag, iface_flag)
     names = sorted(set(ifnames))
     root_rules: list[Rule] = list(head_rules)
     children: list[Chain] = []
     if len(names) == 1:
-        root_rules.append(Rule(f"{iface_flag} {names[0]}", f"-g {target(names[0])}"))
+        root_rules.append(Rule(f"{iface_flag} {names[0]}", f"--goto {target(names[0])}"))
     elif names:
         prefix = _common_prefix(names)
         bins: dict[str, list[str]] = {}
@@ -27,11 +31,11 @@ def dispatch_tree(root: str, ifnames: Iterable[str], iface_flag: str, target: Ca
             bins.setdefault(key, []).append(name)
         for key, members in sorted(bins.items()):
             if len(members) == 1 or key == "":
-                root_rules.extend(Rule(f"{iface_flag} {m}", f"-g {target(m)}") for m in members)
+                root_rules.extend(Rule(f"{iface_flag} {m}", f"--goto {target(m)}") for m in members)
                 continue
             child = f"{root}-{key}"
-            root_rules.append(Rule(f"{iface_flag} {prefix}{key}+", f"-g {child}"))
-            child_rules = [Rule(f"{iface_flag} {m}", f"-g {target(m)}") for m in members]
+            root_rules.append(Rule(f"{iface_flag} {prefix}{key}+", f"--goto {child}"))
+            child_rules = [Rule(f"{iface_flag} {m}", f"--goto {target(m)}") for m in members]
             children.append(Chain(child, (*child_rules, *end_rules)))
     return [Chain(root, (*root_rules, *end_rules)), *children]
 

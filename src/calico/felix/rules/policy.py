@@ -1,5 +1,8 @@
 """Rendering of parsed Calico rules into iptables rules for policy and profile chains.
 
+Text follows Go Felix's renderer (``--jump``/``--goto``, ``--jump MARK --set-mark``) so the rule hashes of
+a host taken over from Go Felix match and nothing is rewritten.
+
 Allow/Pass set a mark bit and RETURN (the endpoint chain decides the final verdict); Deny drops;
 Log logs and continues.  OR-alternatives (several port splits, ports plus named ports) become one
 rule per alternative with the same action, which is equivalent for a first-match chain.
@@ -40,12 +43,17 @@ def _proto_family(proto: str) -> int:
     return {"icmp": 4, "icmpv6": 6}.get(proto, 0)
 
 
+def deny_word(action: str) -> str:
+    """How Go Felix names the deny action in comments: ``Drop`` / ``Reject``."""
+    return action.capitalize()
+
+
 def mark_set(bits: int) -> str:
-    return f"-j MARK --set-mark {bits:#x}/{bits:#x}"
+    return f"--jump MARK --set-mark {bits:#x}/{bits:#x}"
 
 
 def mark_clear(bits: int) -> str:
-    return f"-j MARK --set-mark 0/{bits:#x}"
+    return f"--jump MARK --set-mark 0/{bits:#x}"
 
 
 def match_mark_set(bits: int) -> str:
@@ -54,6 +62,11 @@ def match_mark_set(bits: int) -> str:
 
 def match_mark_clear(bits: int) -> str:
     return f"-m mark --mark 0/{bits:#x}"
+
+
+def match_mark_not_clear(bits: int) -> str:
+    """True when any of ``bits`` is set (Go Felix's ``MarkNotClear``)."""
+    return f"-m mark ! --mark 0/{bits:#x}"
 
 
 def split_ports(ports: Sequence[PortRange]) -> list[str]:
@@ -193,21 +206,21 @@ def rule_to_iptables(rule: ParsedRule, ip_version: int, cfg: RenderConfig, *, de
     action = rule.action.lower()
     if action in ("allow", "pass", "next-tier"):
         bit = cfg.mark_accept if action == "allow" else cfg.mark_pass
-        return [*(Rule(m, mark_set(bit)) for m in matches), Rule(match_mark_set(bit), "-j RETURN")]
+        return [*(Rule(m, mark_set(bit)) for m in matches), Rule(match_mark_set(bit), "--jump RETURN")]
     if action == "deny":
-        return [Rule(m, f"-j {deny_action}") for m in matches]
+        return [Rule(m, f"--jump {deny_action}") for m in matches]
     if action == "log":
         prefix = (rule.log_prefix or cfg.log_prefix)[:27].replace('"', "")
         limit = (f"-m limit --limit {cfg.log_rate_limit} --limit-burst {cfg.log_rate_limit_burst}"
                  if cfg.log_rate_limit else "")
-        target = f'-j LOG --log-prefix "{prefix}: " --log-level 5'
+        target = f'--jump LOG --log-prefix "{prefix}: " --log-level 5'
         return [Rule(f"{m} {limit}".strip(), target) for m in matches]
     raise ValueError(f"unknown rule action {rule.action!r}")
 
 
 def strip_trailing_returns(rules: list[Rule]) -> list[Rule]:
     """Drop RETURN rules at the end of a chain: falling off the end returns anyway."""
-    while rules and rules[-1].action == "-j RETURN":
+    while rules and rules[-1].action == "--jump RETURN":
         rules.pop()
     return rules
 

@@ -133,26 +133,34 @@ class RuleRenderer:
 
     def workload_endpoint_chains(self, ifname: str, endpoint: WorkloadEndpointInfo, ip_version: int) -> list[Chain]:
         """``cali-tw-<iface>`` (to workload: ingress policy) and ``cali-fw-<iface>`` (from
-        workload: anti-spoofing then egress policy), filter table."""
+        workload: anti-spoofing then egress policy), filter table, followed by the policy-group
+        chains (``cali-gi-``/``cali-go-``) they jump to.  Group chains are shared: other endpoints
+        with the same per-tier policy lists return the same chains (identical name and rules), so
+        the dataplane reference-counts them by name."""
         cfg = self.config
         admin_up = endpoint.state == "active"
         own = endpoint.ipv4_nets if ip_version == 4 else endpoint.ipv6_nets
         spoof_ok = [p for p in endpoint.allow_spoofed_source_prefixes if (":" in p) == (ip_version == 6)]
+        groups: dict[str, Chain] = {}
+
         def body(ingress: bool, anti_spoof: Sequence[str] | None) -> list[Rule]:
             return ep.endpoint_rules(cfg, ip_version=ip_version, admin_up=admin_up, tiers=endpoint.tiers,
                                      ingress=ingress, profile_ids=endpoint.profile_ids, kind=ep.WORKLOAD,
                                      deny=cfg.filter_deny_action, anti_spoof=anti_spoof,
-                                     drop_encap=not ingress)
+                                     drop_encap=not ingress, groups=groups)
 
         to_rules = body(True, None)
         from_rules = body(False, [*own, *spoof_ok])
         return [Chain(names.chain_name("cali-tw-", ifname), tuple(to_rules)),
-                Chain(names.chain_name("cali-fw-", ifname), tuple(from_rules))]
+                Chain(names.chain_name("cali-fw-", ifname), tuple(from_rules)),
+                *groups.values()]
 
     def host_endpoint_chains(self, ifname: str, endpoint: HostEndpointInfo, ip_version: int) -> dict[str, list[Chain]]:
         """By table: filter ``cali-th-``/``cali-fh-`` (normal policy + profiles, failsafes) and
         ``cali-thfw-``/``cali-fhfw-`` (applyOnForward); mangle ``cali-fh-`` when pre-DNAT
-        policies apply; raw ``cali-th-``/``cali-fh-`` when untracked policies apply.
+        policies apply; raw ``cali-th-``/``cali-fh-`` when untracked policies apply.  Each table's
+        list ends with the (shared, see ``workload_endpoint_chains``) policy-group chains its
+        endpoint chains jump to.
         ``ifname`` is the interface, or ``WILDCARD_HEP_IFACE`` for ``interfaceName: "*"``."""
         cfg = self.config
         deny = cfg.filter_deny_action
@@ -161,9 +169,13 @@ class RuleRenderer:
         if ifname == "*":
             ifname = WILDCARD_HEP_IFACE
 
-        def body(tiers: Sequence[TierInfo], ingress: bool, kind: ep.ChainKind, d: str = deny) -> tuple[Rule, ...]:
+        groups: dict[str, dict[str, Chain]] = {FILTER: {}, MANGLE: {}, RAW: {}}
+
+        def body(tiers: Sequence[TierInfo], ingress: bool, kind: ep.ChainKind, d: str = deny,
+                 table: str = FILTER) -> tuple[Rule, ...]:
             return tuple(ep.endpoint_rules(cfg, ip_version=ip_version, admin_up=True, tiers=tiers,
-                                           ingress=ingress, profile_ids=prof, kind=kind, deny=d))
+                                           ingress=ingress, profile_ids=prof, kind=kind, deny=d,
+                                           groups=groups[table]))
 
         host_in = ep.ChainKind(failsafe=st.CHAIN_FAILSAFE_IN)
         host_out = ep.ChainKind(failsafe=st.CHAIN_FAILSAFE_OUT)
@@ -176,15 +188,18 @@ class RuleRenderer:
         if _has_policies(endpoint.pre_dnat_tiers, ingress=True):
             kind = ep.ChainKind(conntrack=False, failsafe=st.CHAIN_FAILSAFE_IN, end_of_tier_drop=False,
                                 profiles=False, final_drop=False)
-            out[MANGLE].append(Chain(cn("cali-fh-", ifname), body(endpoint.pre_dnat_tiers, True, kind, "DROP")))
+            out[MANGLE].append(Chain(cn("cali-fh-", ifname),
+                                     body(endpoint.pre_dnat_tiers, True, kind, "DROP", MANGLE)))
         if _has_policies(endpoint.untracked_tiers, ingress=True) or _has_policies(endpoint.untracked_tiers,
                                                                                  ingress=False):
             k_in = ep.ChainKind(conntrack=False, failsafe=st.CHAIN_FAILSAFE_IN, end_of_tier_drop=False,
                                 profiles=False, final_drop=False, untracked=True)
             k_out = ep.ChainKind(conntrack=False, failsafe=st.CHAIN_FAILSAFE_OUT, end_of_tier_drop=False,
                                  profiles=False, final_drop=False, untracked=True)
-            out[RAW] += [Chain(cn("cali-th-", ifname), body(endpoint.untracked_tiers, False, k_out, "DROP")),
-                         Chain(cn("cali-fh-", ifname), body(endpoint.untracked_tiers, True, k_in, "DROP"))]
+            out[RAW] += [Chain(cn("cali-th-", ifname), body(endpoint.untracked_tiers, False, k_out, "DROP", RAW)),
+                         Chain(cn("cali-fh-", ifname), body(endpoint.untracked_tiers, True, k_in, "DROP", RAW))]
+        for table, chains in groups.items():
+            out[table] += chains.values()
         return out
 
     # -- dispatch --------------------------------------------------------------------------
@@ -193,7 +208,7 @@ class RuleRenderer:
         """``cali-from-wl-dispatch`` and ``cali-to-wl-dispatch`` (+ children), each ending in a
         drop of unknown workload interfaces (fail closed)."""
         names_ = sorted(set(ifnames))
-        end = (Rule("", f"-j {self.config.filter_deny_action}", "Unknown interface"),)
+        end = (Rule("", f"--jump {self.config.filter_deny_action}", "Unknown interface"),)
         return [
             *dispatch_tree(st.CHAIN_FROM_WL_DISPATCH, names_, "-i",
                            lambda n: names.chain_name("cali-fw-", n), end),
@@ -213,10 +228,11 @@ class RuleRenderer:
 
         def tree(root: str, ifaces: list[str], flag: str, prefix: str, all_ifaces: bool,
                  head: tuple[Rule, ...] = ()) -> list[Chain]:
-            end = (Rule("", f"-g {cn(prefix, WILDCARD_HEP_IFACE)}"),) if all_ifaces else ()
+            end = (Rule("", f"--goto {cn(prefix, WILDCARD_HEP_IFACE)}"),) if all_ifaces else ()
             return dispatch_tree(root, ifaces, flag, lambda n: cn(prefix, n), end, head)
 
-        skip_wl = tuple(Rule(f"-o {p}+", "-j RETURN", "Skip egress WHEP policy for traffic to local workload")
+        skip_wl = tuple(Rule(f"--out-interface {p}+", "--jump RETURN",
+                             "Skip egress WHEP policy for traffic to local workload")
                         for p in self.config.workload_iface_prefixes) if wildcard else ()
         out: dict[str, list[Chain]] = {FILTER: [], MANGLE: [], RAW: [], NAT: []}
         out[FILTER] += tree(st.CHAIN_FROM_HOST_ENDPOINT, named, "-i", "cali-fh-", wildcard)
@@ -251,17 +267,17 @@ class RuleRenderer:
         if cfg.nat_outgoing_interface_filter:
             match += f" -o {cfg.nat_outgoing_interface_filter}"
         if cfg.nat_outgoing_address and ip_version == 4:
-            target = f"-j SNAT --to-source {cfg.nat_outgoing_address}"
+            target = f"--jump SNAT --to-source {cfg.nat_outgoing_address}"
         else:
-            target = "-j MASQUERADE"
+            target = "--jump MASQUERADE"
         random = " --random-fully" if cfg.masq_random_fully else ""
         rules: list[Rule] = []
         if cfg.nat_port_range:
             ports = cfg.nat_port_range.replace(":", "-")
-            ported = (f"{target}:{ports}" if target.startswith("-j SNAT") else f"{target} --to-ports {ports}")
+            ported = (f"{target}:{ports}" if target.startswith("--jump SNAT") else f"{target} --to-ports {ports}")
             for proto in ("tcp", "udp"):
                 rules.append(Rule(f"-p {proto} {match}", ported + random))
-                rules.append(Rule(f"-p {proto} {match}", "-j RETURN"))
+                rules.append(Rule(f"-p {proto} {match}", "--jump RETURN"))
         rules.append(Rule(match, target + random))
         return rules
 
@@ -272,8 +288,8 @@ class RuleRenderer:
         """``cali-fip-dnat`` / ``cali-fip-snat`` (nat table) for the endpoints' 1:1 NATs."""
         plen = 32 if ip_version == 4 else 128
         fam = sorted({(n.ext_ip, n.int_ip) for n in nats if (":" in n.ext_ip) == (ip_version == 6)})
-        dnat = tuple(Rule(f"--destination {e}/{plen}", f"-j DNAT --to-destination {i}") for e, i in fam)
-        snat = tuple(Rule(f"--source {i}/{plen} --destination {i}/{plen}", f"-j SNAT --to-source {e}")
+        dnat = tuple(Rule(f"--destination {e}/{plen}", f"--jump DNAT --to-destination {i}") for e, i in fam)
+        snat = tuple(Rule(f"--source {i}/{plen} --destination {i}/{plen}", f"--jump SNAT --to-source {e}")
                      for e, i in fam)
         return [Chain(st.CHAIN_FIP_DNAT, dnat), Chain(st.CHAIN_FIP_SNAT, snat)]
 

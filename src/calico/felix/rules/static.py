@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from calico.felix.messages import ALL_HOSTS_SET_ID, ALL_VXLAN_SET_ID
 from calico.felix.rules.config import ProtoPort, RenderConfig
+from calico.felix.rules.dispatch import LONG_IFACE_FLAGS
 from calico.felix.rules.model import Chain, Rule
 from calico.felix.rules.names import ipset_name, sanitize_comment
-from calico.felix.rules.policy import mark_clear, mark_set, match_mark_clear, match_mark_set
+from calico.felix.rules.policy import deny_word, mark_clear, mark_set, match_mark_clear, match_mark_set
 
 FILTER, NAT, MANGLE, RAW = "filter", "nat", "mangle", "raw"
 TABLES = (RAW, MANGLE, NAT, FILTER)
@@ -48,12 +49,19 @@ def _c(text: str) -> str:
 
 
 def _wl_iface_matches(cfg: RenderConfig, flag: str) -> list[str]:
+    flag = LONG_IFACE_FLAGS.get(flag, flag)
     return [f"{flag} {p}+" for p in cfg.workload_iface_prefixes]
 
 
 def _port_match(pp: ProtoPort, direction: str) -> str:
-    proto = pp.protocol.lower()
-    return f"-p {proto} -m {proto} --{direction} {pp.port}"
+    """Go Felix's ``Protocol(p).DestPorts(n)`` / ``SourcePorts(n)`` text."""
+    side = "destination" if direction == "dport" else "source"
+    return f"-p {pp.protocol.lower()} -m multiport --{side}-ports {pp.port}"
+
+
+def vxlan_match(cfg: RenderConfig) -> str:
+    """Go Felix's ``ProtocolNum(17).DestPorts(VXLANPort)``."""
+    return f"-p 17 -m multiport --destination-ports {cfg.vxlan_port}"
 
 
 def failsafe_chains(cfg: RenderConfig, ip_version: int, *, raw: bool) -> list[Chain]:
@@ -64,7 +72,7 @@ def failsafe_chains(cfg: RenderConfig, ip_version: int, *, raw: bool) -> list[Ch
             if pp.net and (":" in pp.net) != (ip_version == 6):
                 continue
             net = f" {net_flag} {pp.net}" if pp.net else ""
-            rules.append(Rule(_port_match(pp, direction) + net, "-j ACCEPT"))
+            rules.append(Rule(_port_match(pp, direction) + net, "--jump ACCEPT"))
         return rules
 
     inbound = entries(cfg.failsafe_inbound, "dport", "--source")
@@ -76,106 +84,109 @@ def failsafe_chains(cfg: RenderConfig, ip_version: int, *, raw: bool) -> list[Ch
 
 
 def _filter_input(cfg: RenderConfig, ip_version: int) -> Chain:
-    allow = f"-j {cfg.filter_allow_action}"
+    allow = f"--jump {cfg.filter_allow_action}"
     rules: list[Rule] = []
     if cfg.ipip_enabled and ip_version == 4:
         hosts = ipset_name(ALL_HOSTS_SET_ID, ip_version)
         rules.append(Rule(f"-p 4 -m set --match-set {hosts} src -m addrtype --dst-type LOCAL", allow,
                           _c("Allow IPIP packets from Calico hosts")))
-        rules.append(Rule("-p 4", f"-j {cfg.filter_deny_action}", _c("Drop IPIP packets from non-Calico hosts")))
+        rules.append(Rule("-p 4", f"--jump {cfg.filter_deny_action}",
+                          _c(f"{deny_word(cfg.filter_deny_action)} IPIP packets from non-Calico hosts")))
     if cfg.vxlan_enabled:
         vx = ipset_name(ALL_VXLAN_SET_ID, ip_version)
-        udp = f"-p udp -m udp --dport {cfg.vxlan_port}"
+        udp = vxlan_match(cfg)
         rules.append(Rule(f"{udp} -m set --match-set {vx} src -m addrtype --dst-type LOCAL", allow,
-                          _c("Allow VXLAN packets from allowed hosts")))
-        rules.append(Rule(f"{udp} -m addrtype --dst-type LOCAL", f"-j {cfg.filter_deny_action}",
-                          _c("Drop VXLAN packets from non-allowed hosts")))
-    rules += [Rule(m, f"-g {CHAIN_WL_TO_HOST}") for m in _wl_iface_matches(cfg, "-i")]
+                          _c(f"Allow IPv{ip_version} VXLAN packets from allowed hosts")))
+        # Go Felix always drops (not the deny action) for IPv4 here
+        deny = "DROP" if ip_version == 4 else cfg.filter_deny_action
+        rules.append(Rule(f"{udp} -m addrtype --dst-type LOCAL", f"--jump {deny}",
+                          _c(f"{deny_word(deny)} IPv{ip_version} VXLAN packets from non-allowed hosts")))
+    rules += [Rule(m, f"--goto {CHAIN_WL_TO_HOST}") for m in _wl_iface_matches(cfg, "-i")]
     rules.append(Rule(match_mark_set(cfg.mark_accept), allow))
     rules.append(Rule("", mark_clear(cfg.all_calico_marks)))
-    rules.append(Rule("", f"-j {CHAIN_FROM_HOST_ENDPOINT}"))
+    rules.append(Rule("", f"--jump {CHAIN_FROM_HOST_ENDPOINT}"))
     rules.append(Rule(match_mark_set(cfg.mark_accept), allow, _c("Host endpoint policy accepted packet.")))
     return Chain(CHAIN_FILTER_INPUT, tuple(rules))
 
 
 def _filter_forward(cfg: RenderConfig) -> Chain:
     rules = [Rule("", mark_clear(cfg.all_calico_marks & ~cfg.mark_accept)),
-             Rule(match_mark_clear(cfg.mark_accept), f"-j {CHAIN_FROM_HEP_FORWARD}")]
-    rules += [Rule(m, f"-j {CHAIN_FROM_WL_DISPATCH}") for m in _wl_iface_matches(cfg, "-i")]
-    rules += [Rule(m, f"-j {CHAIN_TO_WL_DISPATCH}") for m in _wl_iface_matches(cfg, "-o")]
-    rules.append(Rule("", f"-j {CHAIN_TO_HEP_FORWARD}"))
+             Rule(match_mark_clear(cfg.mark_accept), f"--jump {CHAIN_FROM_HEP_FORWARD}")]
+    rules += [Rule(m, f"--jump {CHAIN_FROM_WL_DISPATCH}") for m in _wl_iface_matches(cfg, "-i")]
+    rules += [Rule(m, f"--jump {CHAIN_TO_WL_DISPATCH}") for m in _wl_iface_matches(cfg, "-o")]
+    rules.append(Rule("", f"--jump {CHAIN_TO_HEP_FORWARD}"))
     return Chain(CHAIN_FILTER_FORWARD, tuple(rules))
 
 
 def _filter_output(cfg: RenderConfig, ip_version: int) -> Chain:
-    allow = f"-j {cfg.filter_allow_action}"
+    allow = f"--jump {cfg.filter_allow_action}"
     rules = [Rule(match_mark_set(cfg.mark_accept), allow)]
-    rules += [Rule(m, "-j RETURN") for m in _wl_iface_matches(cfg, "-o")]
+    rules += [Rule(m, "--jump RETURN") for m in _wl_iface_matches(cfg, "-o")]
     if cfg.ipip_enabled and ip_version == 4:
         hosts = ipset_name(ALL_HOSTS_SET_ID, ip_version)
         rules.append(Rule(f"-p 4 -m set --match-set {hosts} dst -m addrtype --src-type LOCAL", allow,
                           _c("Allow IPIP packets to other Calico hosts")))
     if cfg.vxlan_enabled:
         vx = ipset_name(ALL_VXLAN_SET_ID, ip_version)
-        rules.append(Rule(f"-p udp -m udp --dport {cfg.vxlan_port} -m set --match-set {vx} dst "
-                          "-m addrtype --src-type LOCAL", allow, _c("Allow VXLAN packets to other allowed hosts")))
+        rules.append(Rule(f"{vxlan_match(cfg)} -m addrtype --src-type LOCAL -m set --match-set {vx} dst", allow,
+                          _c(f"Allow IPv{ip_version} VXLAN packets to other allowed hosts")))
     rules.append(Rule("", mark_clear(cfg.all_calico_marks)))
-    rules.append(Rule("", f"-j {CHAIN_TO_HOST_ENDPOINT}"))
+    rules.append(Rule("", f"--jump {CHAIN_TO_HOST_ENDPOINT}"))
     rules.append(Rule(match_mark_set(cfg.mark_accept), allow, _c("Host endpoint policy accepted packet.")))
     return Chain(CHAIN_FILTER_OUTPUT, tuple(rules))
 
 
 def _wl_to_host(cfg: RenderConfig, ip_version: int) -> Chain:
-    allow = f"-j {cfg.filter_allow_action}"
+    allow = f"--jump {cfg.filter_allow_action}"
     rules: list[Rule] = []
     if ip_version == 6:
         for icmp_type in (130, 131, 132, 133, 135, 136):
-            rules.append(Rule(f"-p ipv6-icmp -m icmp6 --icmpv6-type {icmp_type}", allow))
-    rules.append(Rule("", f"-j {CHAIN_FROM_WL_DISPATCH}"))
+            rules.append(Rule(f"-p 58 -m icmp6 --icmpv6-type {icmp_type}", allow))
+    rules.append(Rule("", f"--jump {CHAIN_FROM_WL_DISPATCH}"))
     action = cfg.default_endpoint_to_host_action.upper()
     target = {"ACCEPT": cfg.filter_allow_action, "RETURN": "RETURN"}.get(action, cfg.filter_deny_action)
     if target != "RETURN":
-        rules.append(Rule("", f"-j {target}", _c("Configured DefaultEndpointToHostAction")))
+        rules.append(Rule("", f"--jump {target}", _c("Configured DefaultEndpointToHostAction")))
     return Chain(CHAIN_WL_TO_HOST, tuple(rules))
 
 
 def _raw_chains(cfg: RenderConfig) -> list[Chain]:
     pre: list[Rule] = [Rule("", mark_clear(cfg.all_calico_marks))]
     if cfg.vxlan_enabled:
-        pre.append(Rule(f"-p udp -m udp --dport {cfg.vxlan_port}", "-j NOTRACK"))
+        pre.append(Rule(f"-p udp -m udp --dport {cfg.vxlan_port}", "--jump NOTRACK"))
     pre += [Rule(m, mark_set(cfg.mark_scratch0)) for m in _wl_iface_matches(cfg, "-i")]
-    pre.append(Rule(match_mark_clear(cfg.mark_scratch0), f"-j {CHAIN_FROM_HOST_ENDPOINT}"))
-    pre.append(Rule(match_mark_set(cfg.mark_accept), "-j ACCEPT"))
-    out: list[Rule] = [Rule("", mark_clear(cfg.all_calico_marks)), Rule("", f"-j {CHAIN_TO_HOST_ENDPOINT}")]
+    pre.append(Rule(match_mark_clear(cfg.mark_scratch0), f"--jump {CHAIN_FROM_HOST_ENDPOINT}"))
+    pre.append(Rule(match_mark_set(cfg.mark_accept), "--jump ACCEPT"))
+    out: list[Rule] = [Rule("", mark_clear(cfg.all_calico_marks)), Rule("", f"--jump {CHAIN_TO_HOST_ENDPOINT}")]
     if cfg.vxlan_enabled:
-        out.append(Rule(f"-p udp -m udp --dport {cfg.vxlan_port}", "-j NOTRACK"))
-    out.append(Rule(match_mark_set(cfg.mark_accept), "-j ACCEPT"))
+        out.append(Rule(f"-p udp -m udp --dport {cfg.vxlan_port}", "--jump NOTRACK"))
+    out.append(Rule(match_mark_set(cfg.mark_accept), "--jump ACCEPT"))
     return [Chain(CHAIN_PREROUTING, tuple(pre)), Chain(CHAIN_OUTPUT, tuple(out))]
 
 
 def _mangle_prerouting(cfg: RenderConfig) -> Chain:
-    allow = f"-j {cfg.mangle_allow_action}"
+    allow = f"--jump {cfg.mangle_allow_action}"
     return Chain(CHAIN_PREROUTING, (
         Rule(_CT_ESTABLISHED, allow),
         Rule(match_mark_set(cfg.mark_accept), allow),
-        Rule("", f"-j {CHAIN_FROM_HOST_ENDPOINT}"),
+        Rule("", f"--jump {CHAIN_FROM_HOST_ENDPOINT}"),
         Rule(match_mark_set(cfg.mark_accept), allow, _c("Host endpoint policy accepted packet.")),
     ))
 
 
 def _nat_chains(cfg: RenderConfig, ip_version: int) -> list[Chain]:
-    post: list[Rule] = [Rule("", f"-j {CHAIN_FIP_SNAT}"), Rule("", f"-j {CHAIN_NAT_OUTGOING}")]
+    post: list[Rule] = [Rule("", f"--jump {CHAIN_FIP_SNAT}"), Rule("", f"--jump {CHAIN_NAT_OUTGOING}")]
     devices: list[str] = []
     if cfg.ipip_enabled and ip_version == 4:
         devices.append(cfg.ipip_device)
     if cfg.vxlan_enabled:
         devices.append(cfg.vxlan_device if ip_version == 4 else cfg.vxlan_device_v6)
-    masq = "-j MASQUERADE --random-fully" if cfg.masq_random_fully else "-j MASQUERADE"
+    masq = "--jump MASQUERADE --random-fully" if cfg.masq_random_fully else "--jump MASQUERADE"
     for dev in devices:
-        post.append(Rule(f"-o {dev} -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL",
-                         masq))
-    return [Chain(CHAIN_PREROUTING, (Rule("", f"-j {CHAIN_FIP_DNAT}"),)),
-            Chain(CHAIN_OUTPUT, (Rule("", f"-j {CHAIN_FIP_DNAT}"),)),
+        post.append(Rule(f"--out-interface {dev} -m addrtype ! --src-type LOCAL --limit-iface-out "
+                         "-m addrtype --src-type LOCAL", masq))
+    return [Chain(CHAIN_PREROUTING, (Rule("", f"--jump {CHAIN_FIP_DNAT}"),)),
+            Chain(CHAIN_OUTPUT, (Rule("", f"--jump {CHAIN_FIP_DNAT}"),)),
             Chain(CHAIN_POSTROUTING, tuple(post))]
 
 
@@ -192,20 +203,20 @@ def static_chains(cfg: RenderConfig, ip_version: int) -> dict[str, list[Chain]]:
 def kernel_hooks(cfg: RenderConfig) -> dict[str, dict[str, list[Rule]]]:
     """Jumps inserted (or appended, per ChainInsertMode) into the kernel chains."""
     return {
-        RAW: {"PREROUTING": [Rule("", f"-j {CHAIN_PREROUTING}")], "OUTPUT": [Rule("", f"-j {CHAIN_OUTPUT}")]},
-        MANGLE: {"PREROUTING": [Rule("", f"-j {CHAIN_PREROUTING}")]},
-        NAT: {"PREROUTING": [Rule("", f"-j {CHAIN_PREROUTING}")], "OUTPUT": [Rule("", f"-j {CHAIN_OUTPUT}")]},
-        FILTER: {"INPUT": [Rule("", f"-j {CHAIN_FILTER_INPUT}")],
-                 "FORWARD": [Rule("", f"-j {CHAIN_FILTER_FORWARD}")],
-                 "OUTPUT": [Rule("", f"-j {CHAIN_FILTER_OUTPUT}")]},
+        RAW: {"PREROUTING": [Rule("", f"--jump {CHAIN_PREROUTING}")], "OUTPUT": [Rule("", f"--jump {CHAIN_OUTPUT}")]},
+        MANGLE: {"PREROUTING": [Rule("", f"--jump {CHAIN_PREROUTING}")]},
+        NAT: {"PREROUTING": [Rule("", f"--jump {CHAIN_PREROUTING}")], "OUTPUT": [Rule("", f"--jump {CHAIN_OUTPUT}")]},
+        FILTER: {"INPUT": [Rule("", f"--jump {CHAIN_FILTER_INPUT}")],
+                 "FORWARD": [Rule("", f"--jump {CHAIN_FILTER_FORWARD}")],
+                 "OUTPUT": [Rule("", f"--jump {CHAIN_FILTER_OUTPUT}")]},
     }
 
 
 def kernel_appends(cfg: RenderConfig) -> dict[str, dict[str, list[Rule]]]:
     """Rules always appended to kernel chains, whatever the ChainInsertMode."""
     return {
-        NAT: {"POSTROUTING": [Rule("", f"-j {CHAIN_POSTROUTING}")]},
-        FILTER: {"FORWARD": [Rule(match_mark_set(cfg.mark_accept), "-j ACCEPT",
+        NAT: {"POSTROUTING": [Rule("", f"--jump {CHAIN_POSTROUTING}")]},
+        FILTER: {"FORWARD": [Rule(match_mark_set(cfg.mark_accept), "--jump ACCEPT",
                                   _c("Policy explicitly accepted packet.")),
                              Rule("", mark_set(cfg.mark_accept))]},
     }
