@@ -2,16 +2,18 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEBS := etcd-server etcd-client bird2 frr iptables ipset iproute2 iputils-ping dnsmasq conntrack procps kmod
+DEBS := etcd-server etcd-client bird2 frr iptables ipset iproute2 iputils-ping dnsmasq conntrack procps kmod \
+	podman containernetworking-plugins runc conmon catatonit uidmap slirp4netns fuse-overlayfs busybox-static
 PYTEST_ARGS ?=
 
-.PHONY: setup system-packages venv test test-unit demo lint clean
+.PHONY: setup system-packages venv test test-unit demo lint clean cni-install
+CNI_BIN_DIR ?= /opt/cni/bin
 
 setup: system-packages venv
 
 # Debian packages the project drives for real (etcd, BIRD, FRR, iptables/ipset, dnsmasq).
 system-packages: .run/system-packages.stamp
-.run/system-packages.stamp:
+.run/system-packages.stamp: Makefile
 	@mkdir -p .run
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -39,6 +41,10 @@ demo: setup
 lint: venv
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
+
+# Install the `calico` and `calico-ipam` CNI plugins into a CNI bin directory.
+cni-install: venv
+	$(PY) -m calico.cni.install --bin-dir $(CNI_BIN_DIR)
 
 clean:
 	rm -rf .run build *.egg-info

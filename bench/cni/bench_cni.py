@@ -97,7 +97,7 @@ def main() -> int:
         version = median_ms([plugin, "-v"])  # interpreter + calico.cni.main, prints the version
         imports = median_ms([py, "-IS", "-c", f"import sys; sys.path[1:1] = {sys.path[1:]!r}; "
                              "import calico.cni.plugin, calico.cni.store, calico.cni.ipam, calico.cni.logs, "
-                             "calico.cni.etcdjson, calico.ipam.allocator"])
+                             "calico.datastore.etcd_http, calico.ipam.allocator"])
         n = len(add_ms)
         print(f"containers: {n} (sequential; etcd {etcd.unix_url}; host netns {host.name})")
         print(f"{'':22s}{'p50 ms':>10s}{'p99 ms':>10s}")

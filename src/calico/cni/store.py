@@ -49,7 +49,7 @@ async def open_datastore(conf: NetConf) -> Datastore:
     config = datastore_config(conf)
     try:
         if _light_client_ok(config):
-            from calico.cni.etcdjson import EtcdJsonDatastore
+            from calico.datastore.etcd_http import EtcdJsonDatastore
 
             ds = EtcdJsonDatastore(list(config.endpoints), timeout=config.timeout)
             await ds.revision()  # reachable?
@@ -68,7 +68,7 @@ def _light_client_ok(config: Any) -> bool:
 
     if os.environ.get("CALICO_CNI_ETCD_CLIENT", "") == "grpc":
         return False
-    from calico.cni.etcdjson import EtcdJsonDatastore
+    from calico.datastore.etcd_http import EtcdJsonDatastore
 
     return (not (config.ca_cert_file or config.cert_file or config.key_file or config.username
                  or config.ca_cert or config.cert or config.key)

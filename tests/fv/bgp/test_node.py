@@ -141,3 +141,17 @@ def test_backend_vxlan_runs_no_bgp_and_sigterm_stops_cleanly(host: CalicoHost) -
         assert not (host.dir / "run" / "calico-node.pid").exists()
     finally:
         host.stop()
+
+
+@pytest.mark.parametrize(("spec", "field"), [
+    ("{peerIP: 10.0.0.1, asNumber: 99999999999}", "ASNumber"),
+    ("{peerIP: 10.0.0, asNumber: 65000}", "PeerIP"),
+    ("{peerIP: 10.0.0.1, asNumber: 65000, nodeSelector: 'a ==='}", "NodeSelector"),
+])
+def test_bad_bgppeer_rejected_by_calicoctl(host: CalicoHost, etcd_server: EtcdServer, spec: str, field: str) -> None:
+    doc = host.dir / "peer.yaml"
+    doc.write_text(f"apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {{name: p1}}\nspec: {spec}\n")
+    res = host.calicoctl("apply", "-f", str(doc))
+    assert res.returncode == 1 and field in res.stderr, res.stderr
+    assert not etcd_server.etcdctl("get", "--prefix", "/calico/resources/v3/projectcalico.org/bgppeers",
+                                   "--keys-only").stdout.strip()

@@ -272,8 +272,8 @@ def test_static_chains_and_hooks() -> None:
         '-m mark --mark 0x10000/0x10000 -m comment --comment "Policy explicitly accepted packet." --jump ACCEPT',
         "--jump MARK --set-mark 0x10000/0x10000"]
     nat = by_name(static["nat"])
-    assert ("--out-interface vxlan.calico -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL "
-            "--jump MASQUERADE") in lines(nat["cali-POSTROUTING"])
+    assert ("--out-interface vxlan.calico -m addrtype ! --src-type LOCAL --limit-iface-out "
+            "-m addrtype --src-type LOCAL --jump MASQUERADE") in lines(nat["cali-POSTROUTING"])
     # default: Drop, and no IPv6 ICMP exceptions in v4
     default = by_name(R.static_chains(6)["filter"])
     assert lines(default["cali-wl-to-host"])[-1] == \
@@ -310,7 +310,8 @@ def test_host_endpoints() -> None:
     assert chains["mangle"] == []
     dispatch = R.host_dispatch_chains({"eth0": hep, "*": HostEndpointInfo("*")}, 4)
     fhe = by_name(dispatch["filter"])["cali-from-host-endpoint"]
-    assert lines(fhe) == ["--in-interface eth0 --goto cali-fh-eth0", f"--goto {chain_name('cali-fh-', 'any-interface-at-all')}"]
+    assert lines(fhe) == ["--in-interface eth0 --goto cali-fh-eth0",
+                          f"--goto {chain_name('cali-fh-', 'any-interface-at-all')}"]
     assert lines(by_name(dispatch["raw"])["cali-from-host-endpoint"]) == ["--in-interface eth0 --goto cali-fh-eth0"]
     no_hep = R.host_dispatch_chains({}, 4)
     assert all(c.rules == () for c in no_hep["filter"])

@@ -8,7 +8,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
@@ -105,7 +106,8 @@ class Lab:
         for ep in d.weps.values():
             tables["filter"] += r.workload_endpoint_chains(ep.name, ep, 4)
         out = []
-        for t, chains in tables.items():
+        for t, listed in tables.items():
+            chains = list({c.name: c for c in listed}.values())  # shared group chains: once each
             out.append(f"*{t}")
             out += [f":{c.name} - [0:0]" for c in chains]
             out += [f"-A {c.name} {rule.render()}" for c in chains for rule in c.rules]
@@ -199,3 +201,77 @@ def test_policy_enforced_on_real_packets(lab: Lab) -> None:
                ("/calico/resources/v3/projectcalico.org/globalnetworkpolicies/only-8080", None))
     lab.expect_ping("a", B_IP, True)
     lab.expect_tcp("a", B_IP, 9090, True)
+
+
+class RefCountedChains:
+    """The dataplane's chain ownership, reduced to what this test needs: chains are written per
+    endpoint key and a chain is deleted from the kernel only when its last user goes."""
+
+    def __init__(self, host: Netns) -> None:
+        self.host = host
+        self.owned: dict[str, set[str]] = {}
+        self.refs: Counter[str] = Counter()
+
+    def set(self, key: str, chains: Sequence[Chain], also: Sequence[Chain] = ()) -> list[str]:
+        """Write ``chains`` (owned by ``key``) and ``also`` (e.g. dispatch) with one
+        ``iptables-restore --noflush``; return the chains deleted."""
+        new = {c.name for c in chains}
+        old = self.owned.pop(key, set())
+        self.refs.update(new - old)
+        gone = []
+        for name in sorted(old - new):
+            self.refs[name] -= 1
+            if self.refs[name] <= 0:
+                del self.refs[name]
+                gone.append(name)
+        if new:
+            self.owned[key] = new
+        writes = list({c.name: c for c in [*also, *chains]}.values())
+        lines = ["*filter", *(f":{c.name} - [0:0]" for c in writes)]
+        lines += [f"-A {c.name} {rule.render()}" for c in writes for rule in c.rules]
+        lines += [f"-F {n}" for n in gone] + [f"-X {n}" for n in gone] + ["COMMIT"]
+        self.host.run("iptables-restore", "--noflush", input="\n".join(lines) + "\n")
+        return gone
+
+
+def test_shared_policy_group_survives_removal_of_one_user(lab: Lab) -> None:
+    """a and b share a policy-group chain (same two policies in one tier); removing a keeps
+    b's policy working through the shared chain, removing b too deletes it."""
+    wc = wep("c", HOST, f"{C_IP}/32", {"role": "c"}, profiles=("kns.default",), iface="calic")
+    wa = wep("a", HOST, f"{A_IP}/32", {"role": "a", "shared": ""}, profiles=("kns.default",), iface="calia")
+    wb = wep("b", HOST, f"{B_IP}/32", {"role": "b", "shared": ""}, profiles=("kns.default",), iface="calib")
+    lab.update(KNS, wa, wb, wc,
+               gnp("g1", "has(shared)", order=1, ingress=[{"action": "Allow", "protocol": "TCP",
+                                                             "destination": {"ports": [8080]}}]),
+               gnp("g2", "has(shared)", order=2, ingress=[{"action": "Allow", "protocol": "TCP",
+                                                             "destination": {"ports": [9090]}}]))
+    r = RuleRenderer(RenderConfig())
+    chains = {e.name: r.workload_endpoint_chains(e.name, e, 4) for e in lab.dp.weps.values()}
+    groups = {c.name for c in chains["calia"] if c.name.startswith("cali-gi-")}
+    assert len(groups) == 1 and groups == {c.name for c in chains["calib"] if c.name.startswith("cali-gi-")}
+    group = groups.pop()
+    owned = RefCountedChains(lab.host)
+    for name, cs in chains.items():  # adopt what lab.update() loaded
+        owned.set(name, cs)
+    lab.expect_tcp("c", B_IP, 8080, True)
+    lab.expect_tcp("c", B_IP, 9090, True)
+    lab.expect_ping("c", B_IP, False)  # a policy applies to b and allows no ICMP: end-of-tier drop
+
+    # remove a: only its own chains go, b keeps working through the shared group chain
+    lab.graph.on_update(wa[0], None)
+    lab.dp.apply(lab.graph.flush())
+    gone = owned.set("calia", [], also=r.workload_dispatch_chains([e.name for e in lab.dp.weps.values()], 4))
+    assert set(gone) == {"cali-tw-calia", "cali-fw-calia"}
+    saved = lab.host.run("iptables-save", "-t", "filter").stdout
+    assert f":{group} " in saved and "cali-tw-calia" not in saved
+    lab.expect_tcp("c", B_IP, 8080, True)
+    lab.expect_tcp("c", B_IP, 9090, True)
+    lab.expect_ping("c", B_IP, False)
+    lab.expect_tcp("a", B_IP, 8080, False)  # a's interface is unknown now
+
+    # remove b: the last user of the group chain goes, so does the chain
+    lab.graph.on_update(wb[0], None)
+    lab.dp.apply(lab.graph.flush())
+    gone = owned.set("calib", [], also=r.workload_dispatch_chains([e.name for e in lab.dp.weps.values()], 4))
+    assert group in gone
+    assert f":{group} " not in lab.host.run("iptables-save", "-t", "filter").stdout

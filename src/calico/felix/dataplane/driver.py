@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from calico.felix.config import FelixConfig
 from calico.felix.dataplane.context import TABLE_NAMES, DataplaneContext
@@ -82,6 +83,14 @@ class ApplyStats:
 StatusSink = Callable[[str, object, str | None], None]  # ("workload"|"host", id, status)
 
 
+class Manager(Protocol):
+    """What every manager implements: cheap message intake, then pure deferred work."""
+
+    def on_update(self, msg: object) -> None: ...
+
+    def complete_deferred_work(self) -> None: ...
+
+
 class Dataplane:
     def __init__(self, cfg: FelixConfig, *, netns: str | None = None, status_sink: StatusSink | None = None) -> None:
         self.cfg = cfg
@@ -113,8 +122,8 @@ class Dataplane:
                                       port=cfg["VXLANPort"], mtu=cfg["VXLANMTU"])
         self.ipip_mgr = IPIPManager(self.ctx, self.hostname, forced=cfg["IpInIpEnabled"],
                                     address=cfg["IpInIpTunnelAddr"], mtu=cfg["IpInIpMtu"])
-        self.managers = [self.ipsets_mgr, self.policy_mgr, self.endpoint_mgr, self.hostep_mgr, self.masq_mgr,
-                         self.vxlan_mgr, self.ipip_mgr]
+        self.managers: list[Manager] = [self.ipsets_mgr, self.policy_mgr, self.endpoint_mgr, self.hostep_mgr,
+                                        self.masq_mgr, self.vxlan_mgr, self.ipip_mgr]
         self.stats = ApplyStats()
         self._encap: tuple[bool, bool] | None = None
         self._kernel_configured = False

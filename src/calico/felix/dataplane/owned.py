@@ -7,6 +7,7 @@ removed from the kernel only when no key references it any more.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Hashable, Iterable
 
 from calico.felix.dataplane.context import DataplaneContext
@@ -16,13 +17,13 @@ from calico.felix.rules.model import Chain
 class OwnedChains:
     def __init__(self, ctx: DataplaneContext) -> None:
         self.ctx = ctx
-        self._names: dict[tuple[Hashable, str, int], set[str]] = {}
+        self._names: dict[tuple[Hashable, str, int], builtins.set[str]] = {}
         self._refs: dict[tuple[str, int, str], int] = {}  # (table, ip version, chain) -> owners
 
     def set(self, key: Hashable, table: str, ip_version: int, chains: Iterable[Chain]) -> None:
         chains = list(chains)
         new = {c.name for c in chains}
-        old = self._names.get((key, table, ip_version), set())
+        old = self._names.get((key, table, ip_version), builtins.set())
         t = self.ctx.table(table, ip_version)
         t.update_chains(chains)
         for name in new - old:
@@ -37,9 +38,9 @@ class OwnedChains:
         for k in [k for k in self._names if k[0] == key]:
             self.ctx.table(k[1], k[2]).remove_chains(self._release(k[1], k[2], self._names.pop(k)))
 
-    def _release(self, table: str, ip_version: int, names: set[str]) -> set[str]:
+    def _release(self, table: str, ip_version: int, names: builtins.set[str]) -> builtins.set[str]:
         """Drop one reference to each chain; return the chains nobody references any more."""
-        gone: set[str] = set()
+        gone: builtins.set[str] = builtins.set()
         for name in names:
             ref = (table, ip_version, name)
             count = self._refs.get(ref, 0) - 1
@@ -50,8 +51,8 @@ class OwnedChains:
                 self._refs[ref] = count
         return gone
 
-    def names(self) -> set[str]:
-        out: set[str] = set()
+    def names(self) -> builtins.set[str]:
+        out: builtins.set[str] = builtins.set()
         for v in self._names.values():
             out |= v
         return out
