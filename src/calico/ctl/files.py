@@ -87,7 +87,12 @@ def load(path: str, recursive: bool = False, skip_empty: bool = False) -> list[L
                 try:
                     resources.extend(parse_document(item))
                 except CalicoValidationError as exc:
-                    exc.source = f"{_name(f)}, document {i}"  # type: ignore[attr-defined]
+                    meta = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+                    name = meta.get("name") or meta.get("cidr") or meta.get("peerIP") or ""
+                    kind = str(item.get("kind") or "resource")
+                    exc.kind = kind  # type: ignore[attr-defined]
+                    exc.source = (f"{_name(f)}, document {i}"  # type: ignore[attr-defined]
+                                  + (f", {kind}({name})" if name else ""))
                     raise
         if not resources and not skip_empty:
             raise FileError(f"No resources specified in file {_name(f)}")
