@@ -203,3 +203,62 @@ def test_version(ctl: Ctl) -> None:
     out = ctl.ok("version")
     assert out.startswith("Client Version:    v")
     assert "Cluster Version:" in out
+
+
+V1_OTHER_KINDS = """apiVersion: v1
+kind: node
+metadata: {name: Node2}
+spec:
+  bgp: {asNumber: 64512, ipv4Address: 10.244.0.1/24}
+---
+apiVersion: v1
+kind: policy
+metadata: {name: allow-tcp-6379}
+spec:
+  order: 1234
+  selector: role == 'database'
+  ingress:
+  - action: allow
+    protocol: tcp
+    source: {tag: frontend}
+    destination: {ports: [6379]}
+---
+apiVersion: v1
+kind: hostEndpoint
+metadata: {name: eth0, node: myhost, labels: {type: production}}
+spec: {interfaceName: eth0, expectedIPs: [192.168.0.1], profiles: [calico-net]}
+---
+apiVersion: v1
+kind: workloadEndpoint
+metadata:
+  name: eth0
+  workload: default.frontend-5gs43
+  orchestrator: k8s
+  node: rack1-host1
+  labels: {app: frontend, calico/k8s_ns: default}
+spec:
+  interfaceName: cali0ef24ba
+  mac: ca:fe:1d:52:bb:e9
+  ipNetworks: [192.168.0.0/32]
+  profiles: [calico-net]
+"""
+
+
+def test_v1_node_policy_endpoints_are_stored_as_v3(ctl: Ctl) -> None:
+    assert ctl.ok("apply", "-f", "-", input=V1_OTHER_KINDS).strip() == "Successfully applied 4 resource(s)"
+    stored = ctl.stored()
+    root = "/calico/resources/v3/projectcalico.org/"
+    node = stored[root + "nodes/node2"]
+    assert node["spec"]["bgp"] == {"asNumber": 64512, "ipv4Address": "10.244.0.1/24"}
+    gnp = stored[root + "globalnetworkpolicies/allow-tcp-6379"]
+    assert gnp["kind"] == "GlobalNetworkPolicy" and gnp["spec"]["order"] == 1234
+    rule = gnp["spec"]["ingress"][0]
+    assert rule["action"] == "Allow" and rule["protocol"] == "TCP"
+    assert rule["source"]["selector"] == "frontend == ''" and rule["destination"]["ports"] == [6379]
+    assert gnp["spec"]["types"] == ["Ingress"]
+    hep = next(v for k, v in stored.items() if k.startswith(root + "hostendpoints/"))
+    assert hep["spec"]["node"] == "myhost" and hep["spec"]["interfaceName"] == "eth0"
+    wep = stored[root + "workloadendpoints/default/rack1--host1-k8s-frontend--5gs43-eth0"]
+    assert wep["spec"]["pod"] == "frontend-5gs43" and wep["spec"]["ipNetworks"] == ["192.168.0.0/32"]
+    assert wep["metadata"]["labels"]["projectcalico.org/namespace"] == "default"
+    assert "calico/k8s_ns" not in wep["metadata"]["labels"]
