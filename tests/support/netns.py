@@ -9,7 +9,8 @@ from collections.abc import Sequence
 RUN_PREFIX = f"cpt{os.getpid() % 100000}-"
 
 
-def sh(*argv: str, check: bool = True, input: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def sh(*argv: str, check: bool = True, input: str | None = None,
+       timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, check=check, input=input, timeout=timeout)
 
 

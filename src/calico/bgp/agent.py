@@ -107,7 +107,7 @@ class BgpAgent:
         for kv in kvs:
             self._store(kv.key, kv.value)
         for prefix in prefixes[1:]:
-            kvs, _ = await self.ds.list(prefix, revision=revision)  # type: ignore[call-arg]
+            kvs, _ = await self.ds.list(prefix, revision=revision)
             for kv in kvs:
                 self._store(kv.key, kv.value)
         return revision
@@ -241,7 +241,7 @@ class BgpAgent:
                 await self.apply()
                 async for batch in self.ds.watch(WATCH_PREFIX, revision + 1):
                     changed = False
-                    for event in batch:  # type: ignore[attr-defined]
+                    for event in batch:
                         changed |= self._store(event.key, event.value)
                     if changed:
                         await self.apply()

@@ -22,7 +22,7 @@ from calico.cni.result import Interface, IPConfig, Result, host_address, parse_r
 
 if TYPE_CHECKING:
     from calico.cni.request import Request
-    from calico.datastore.base import Datastore
+    from calico.datastore.base import Datastore, KeyValue
 
 log = logging.getLogger(__name__)
 
@@ -130,16 +130,21 @@ async def _release_after_failure(ds: Datastore, req: Request, conf: NetConf, ids
 
 
 async def cmd_add(req: Request, conf: NetConf, env: Mapping[str, str]) -> Result:
+    from calico.cni.store import connect_ready, decode, profile_key, wep_key
+
     ids = wep_ids(req, conf)
     mtu = pick_mtu(conf)
     dataplane.check_netns(req.netns)
-    ds = await _connect(conf)
+    # Readiness, the network's profile and an existing endpoint: one read (one etcd round trip).
+    ds, (profile_kv, wep_kv) = await connect_ready(conf, (profile_key(conf.name), wep_key(ids.namespace,
+                                                                                           ids.wep_name())))
     try:
         if not conf.policy_type:
             from calico.cni.store import ensure_profile, new_uid, now_rfc3339
 
-            await ensure_profile(ds, build_profile(conf.name, ids.orchestrator, uid=new_uid(), created=now_rfc3339()))
-        existing = await _existing_endpoint(ds, ids, conf)
+            await ensure_profile(ds, build_profile(conf.name, ids.orchestrator, uid=new_uid(), created=now_rfc3339()),
+                                 present=profile_kv is not None)
+        existing = await _existing_endpoint(ds, ids, conf, decode(wep_kv))
         if existing is not None:
             return existing
         return await _add_new(ds, req, conf, ids, mtu, env)
@@ -147,11 +152,11 @@ async def cmd_add(req: Request, conf: NetConf, env: Mapping[str, str]) -> Result
         await ds.close()
 
 
-async def _existing_endpoint(ds: Datastore, ids: WepIds, conf: NetConf) -> Result | None:
+async def _existing_endpoint(ds: Datastore, ids: WepIds, conf: NetConf,
+                             found: tuple[dict[str, Any], KeyValue] | None) -> Result | None:
     """A container already networked (ADD for a second network): add the profile, no networking."""
-    from calico.cni.store import get_wep, write_wep
+    from calico.cni.store import write_wep
 
-    found = await get_wep(ds, ids.namespace, ids.wep_name())
     if found is None:
         return None
     wep, kv = found
@@ -214,9 +219,11 @@ async def _add_new(ds: Datastore, req: Request, conf: NetConf, ids: WepIds, mtu:
 
 async def cmd_del(req: Request, conf: NetConf, env: Mapping[str, str]) -> None:
     """Idempotent: release, delete the endpoint, remove the interface; report the first error last."""
+    from calico.cni.store import connect_ready, decode, delete_found_wep, wep_key
+
     ids = wep_ids(req, conf)
     try:
-        ds = await _connect(conf)
+        ds, (wep_kv,) = await connect_ready(conf, (wep_key(ids.namespace, ids.wep_name()),))
     except CNIError:
         dataplane.teardown(req.netns, req.ifname)  # the kernel part needs no datastore
         raise
@@ -226,9 +233,7 @@ async def cmd_del(req: Request, conf: NetConf, env: Mapping[str, str]) -> None:
             await _ipam_del(ds, req, conf, ids, env)
         except CNIError as exc:
             ipam_error = exc
-        from calico.cni.store import delete_wep
-
-        await delete_wep(ds, ids.namespace, ids.wep_name(), ids.container_id)
+        await delete_found_wep(ds, decode(wep_kv), ids.namespace, ids.wep_name(), ids.container_id)
     finally:
         await ds.close()
     dataplane.teardown(req.netns, req.ifname)

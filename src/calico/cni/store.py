@@ -42,7 +42,8 @@ def needs_event_loop(conf: NetConf) -> bool:
         return False  # the error is reported when the command connects
 
 
-async def open_datastore(conf: NetConf) -> Datastore:
+async def open_datastore(conf: NetConf, probe: bool = True) -> Datastore:
+    """Connect; with ``probe`` also make one request so an unreachable etcd fails here (code 11)."""
     from calico.datastore.base import DatastoreError
     from calico.datastore.config import ConfigError, connect
 
@@ -52,14 +53,43 @@ async def open_datastore(conf: NetConf) -> Datastore:
             from calico.datastore.etcd_http import EtcdJsonDatastore
 
             ds = EtcdJsonDatastore(list(config.endpoints), timeout=config.timeout)
-            await ds.revision()  # reachable?
+            if probe:
+                await ds.revision()  # reachable?
             return ds
         return await connect(config)
     except ConfigError as exc:
         raise CNIError(INVALID_CONFIG, "invalid datastore configuration", str(exc)) from None
     except DatastoreError as exc:
-        raise CNIError(TRY_AGAIN_LATER, "error connecting to the Calico datastore",
-                       f"{exc} (endpoints: {', '.join(config.endpoints)})") from None
+        raise _unreachable(exc, config.endpoints) from None
+
+
+def _unreachable(exc: Exception, endpoints: Any) -> CNIError:
+    return CNIError(TRY_AGAIN_LATER, "error connecting to the Calico datastore",
+                    f"{exc} (endpoints: {', '.join(endpoints)})")
+
+
+async def connect_ready(conf: NetConf, keys: tuple[str, ...] = ()) -> tuple[Datastore, list[KeyValue | None]]:
+    """Connect, check readiness and read ``keys``: one etcd round trip for all three.
+
+    ClusterInformation and the command's keys are read in a single read-only transaction, which
+    also serves as the reachability probe (each round trip is part of the pod's start-up time).
+    """
+    from calico.datastore.base import DatastoreError
+    from calico.datastore.keys import resource_key
+    from calico.datastore.txn import Get
+
+    ds = await open_datastore(conf, probe=False)
+    try:
+        try:
+            res = await ds.txn((), [Get(resource_key("ClusterInformation", "default")), *(Get(k) for k in keys)])
+        except DatastoreError as exc:
+            raise _unreachable(exc, datastore_config(conf).endpoints) from None
+        found = [r[0] if r else None for r in res.reads]
+        _check_cluster_info(found[0])
+    except BaseException:
+        await ds.close()
+        raise
+    return ds, found[1:]
 
 
 def _light_client_ok(config: Any) -> bool:
@@ -94,12 +124,31 @@ async def check_ready(ds: Datastore) -> None:
     """Refuse while ClusterInformation says the datastore is not ready (e.g. during an upgrade)."""
     from calico.datastore.keys import resource_key
 
-    kv = await ds.get(resource_key("ClusterInformation", "default"))
+    _check_cluster_info(await ds.get(resource_key("ClusterInformation", "default")))
+
+
+def _check_cluster_info(kv: KeyValue | None) -> None:
     if kv is None:
         return  # no calico-node has initialised the cluster: nothing says "not ready"
     spec = json.loads(kv.value).get("spec") or {}
     if spec.get("datastoreReady") is False:
         raise CNIError(TRY_AGAIN_LATER, "Calico is currently not ready to process requests")
+
+
+def wep_key(namespace: str, name: str) -> str:
+    from calico.datastore.keys import resource_key
+
+    return resource_key("WorkloadEndpoint", name, namespace)
+
+
+def profile_key(name: str) -> str:
+    from calico.datastore.keys import resource_key
+
+    return resource_key("Profile", name)
+
+
+def decode(kv: KeyValue | None) -> tuple[dict[str, Any], KeyValue] | None:
+    return (json.loads(kv.value), kv) if kv is not None else None
 
 
 async def get_wep(ds: Datastore, namespace: str, name: str) -> tuple[dict[str, Any], KeyValue] | None:
@@ -131,9 +180,14 @@ async def write_wep(ds: Datastore, wep: dict[str, Any], revision: int | None = N
 
 async def delete_wep(ds: Datastore, namespace: str, name: str, container_id: str) -> bool:
     """Delete the endpoint if it belongs to ``container_id``; a missing one is fine."""
+    return await delete_found_wep(ds, await get_wep(ds, namespace, name), namespace, name, container_id)
+
+
+async def delete_found_wep(ds: Datastore, found: tuple[dict[str, Any], KeyValue] | None, namespace: str,
+                           name: str, container_id: str) -> bool:
+    """``delete_wep`` for an endpoint already read (``found`` as ``get_wep`` returns it)."""
     from calico.datastore.base import Conflict, NotFound
 
-    found = await get_wep(ds, namespace, name)
     if found is None:
         log.info("WorkloadEndpoint %s/%s does not exist, no need to clean up", namespace, name)
         return False
@@ -150,13 +204,17 @@ async def delete_wep(ds: Datastore, namespace: str, name: str, container_id: str
     return True
 
 
-async def ensure_profile(ds: Datastore, profile: dict[str, Any]) -> bool:
-    """Create the network's profile when absent (never updated once present); True if created."""
-    from calico.datastore.base import AlreadyExists
-    from calico.datastore.keys import resource_key
+async def ensure_profile(ds: Datastore, profile: dict[str, Any], present: bool | None = None) -> bool:
+    """Create the network's profile when absent (never updated once present); True if created.
 
-    key = resource_key("Profile", profile["metadata"]["name"])
-    if await ds.get(key) is not None:
+    ``present`` is what an earlier read of the profile's key found (None: read it now).
+    """
+    from calico.datastore.base import AlreadyExists
+
+    key = profile_key(profile["metadata"]["name"])
+    if present is None:
+        present = await ds.get(key) is not None
+    if present:
         return False
     try:
         await ds.create(key, json.dumps(profile, separators=(",", ":")))

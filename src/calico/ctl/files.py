@@ -87,7 +87,8 @@ def load(path: str, recursive: bool = False, skip_empty: bool = False) -> list[L
                 try:
                     resources.extend(parse_document(item))
                 except CalicoValidationError as exc:
-                    meta = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+                    meta_obj = item.get("metadata")
+                    meta: dict[str, Any] = meta_obj if isinstance(meta_obj, dict) else {}
                     name = meta.get("name") or meta.get("cidr") or meta.get("peerIP") or ""
                     kind = str(item.get("kind") or "resource")
                     exc.kind = kind  # type: ignore[attr-defined]

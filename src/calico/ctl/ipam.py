@@ -119,20 +119,12 @@ def run_with_datastore(config: str | None, allow_mismatch: bool,
 
 
 async def _check_version(ds: Datastore) -> None:
-    kv = await ds.get(CLUSTER_INFO_KEY)
-    if kv is None:
-        return
-    cluster = str((json.loads(kv.value).get("spec") or {}).get("calicoVersion") or "")
-    if not cluster:
-        return
-    mine = client_version()
+    from calico.ctl.common import check_version
 
-    def norm(v: str) -> str:
-        return v.lstrip("v").split("-")[0]
-
-    if norm(cluster) != norm(mine):
-        fail(f"Version mismatch.\nClient Version:   {mine}\nCluster Version:  {cluster}\n"
-             "Use --allow-version-mismatch to override.")
+    try:
+        await check_version(ds)
+    except click.ClickException as exc:
+        fail(exc.format_message())
 
 
 def _allow(ctx: click.Context, flag: bool) -> bool:

@@ -230,8 +230,13 @@ class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[mi
     """libyaml (~5x faster for big listings); empty strings print as "" like Go's YAML."""
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 def _str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"' if data == "" else None)
+    """Strings that would read back as another type ("12", "true", timestamps) get Go's double quotes."""
+    ambiguous = data == "" or dumper.resolve(yaml.ScalarNode, data, (True, False)) != _STR_TAG
+    return dumper.represent_scalar(_STR_TAG, data, style='"' if ambiguous else None)
 
 
 _Dumper.add_representer(str, _str)

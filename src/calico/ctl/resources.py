@@ -128,15 +128,27 @@ def _file_command(verb: str, extra: list[Callable[..., Any]] | None = None) -> C
     return decorate
 
 
-@_file_command("create", [click.option("--skip-exists", is_flag=True,
-                                       help="Skip over and treat as successful any attempts to create an "
-                                            "entry that already exists.")])
-def create(ctx: click.Context, filename: str | None, recursive: bool, skip_empty: bool, config_file: str,
-           namespace: str | None, allow_version_mismatch: bool, skip_exists: bool) -> None:
-    """Create resources from a file."""
+async def _replace_one(rc: ResourceClient, res: Resource) -> Resource:
+    """Update; a stale resourceVersion from the file gets calicoctl's out-of-date message."""
+    from calico.datastore.resources import ResourceError, UpdateConflict
+
+    rv = res.metadata.resource_version
+    try:
+        return await rc.update(res)
+    except UpdateConflict as exc:
+        if rv:
+            raise ResourceError(f"Resource version '{rv}' is out of date (latest: {exc.latest}). Update the "
+                                "resource YAML/JSON in order to make changes.") from None
+        raise
+
+
+def _run_file_verb(ctx: click.Context, verb: str, filename: str | None, recursive: bool, skip_empty: bool,
+                   config_file: str, namespace: str | None, allow_version_mismatch: bool,
+                   skip_exists: bool = False) -> None:
+    """create / apply / replace: load every resource first (nothing written on a bad file), then write."""
     if not filename:
         fail("Failed to execute command: a file name is required (-f)")
-    resources = _load(filename, recursive, skip_empty, "create", namespace)
+    resources = _load(filename, recursive, skip_empty, verb, namespace)
 
     async def body() -> Outcome:
         from calico.datastore.resources import ResourceClient, ResourceExists
@@ -145,63 +157,35 @@ def create(ctx: click.Context, filename: str | None, recursive: bool, skip_empty
             if not allow_mismatch(ctx, allow_version_mismatch):
                 await check_version(ds)
             rc = ResourceClient(ds)
-            return await _each(rc, resources, "create", rc.create, ResourceExists if skip_exists else None)
+            ops: dict[str, Callable[[Resource], Awaitable[Any]]] = {
+                "create": rc.create, "apply": rc.apply, "replace": lambda r: _replace_one(rc, r)}
+            return await _each(rc, resources, verb, ops[verb], ResourceExists if skip_exists else None)
 
     run(body).report()
+
+
+@_file_command("create", [click.option("--skip-exists", is_flag=True,
+                                       help="Skip over and treat as successful any attempts to create an "
+                                            "entry that already exists.")])
+def create(ctx: click.Context, filename: str | None, recursive: bool, skip_empty: bool, config_file: str,
+           namespace: str | None, allow_version_mismatch: bool, skip_exists: bool) -> None:
+    """Create resources from a file."""
+    _run_file_verb(ctx, "create", filename, recursive, skip_empty, config_file, namespace, allow_version_mismatch,
+                   skip_exists)
 
 
 @_file_command("apply")
 def apply(ctx: click.Context, filename: str | None, recursive: bool, skip_empty: bool, config_file: str,
           namespace: str | None, allow_version_mismatch: bool) -> None:
     """Apply resources from a file: create, or replace if they exist."""
-    if not filename:
-        fail("Failed to execute command: a file name is required (-f)")
-    resources = _load(filename, recursive, skip_empty, "apply", namespace)
-
-    async def body() -> Outcome:
-        from calico.datastore.resources import ResourceClient
-
-        async with datastore(config_file) as ds:
-            if not allow_mismatch(ctx, allow_version_mismatch):
-                await check_version(ds)
-            rc = ResourceClient(ds)
-            return await _each(rc, resources, "apply", rc.apply)
-
-    run(body).report()
+    _run_file_verb(ctx, "apply", filename, recursive, skip_empty, config_file, namespace, allow_version_mismatch)
 
 
 @_file_command("replace")
 def replace(ctx: click.Context, filename: str | None, recursive: bool, skip_empty: bool, config_file: str,
             namespace: str | None, allow_version_mismatch: bool) -> None:
     """Replace existing resources from a file."""
-    if not filename:
-        fail("Failed to execute command: a file name is required (-f)")
-    resources = _load(filename, recursive, skip_empty, "replace", namespace)
-
-    async def body() -> Outcome:
-        from calico.datastore.resources import ResourceClient, UpdateConflict
-
-        async with datastore(config_file) as ds:
-            if not allow_mismatch(ctx, allow_version_mismatch):
-                await check_version(ds)
-            rc = ResourceClient(ds)
-
-            async def replace_one(res: Resource) -> Resource:
-                rv = res.metadata.resource_version
-                try:
-                    return await rc.update(res)
-                except UpdateConflict as exc:
-                    if rv:
-                        from calico.datastore.resources import ResourceError
-
-                        raise ResourceError(
-                            f"Resource version '{rv}' is out of date (latest: {exc.latest}). Update the "
-                            "resource YAML/JSON in order to make changes.") from None
-                    raise
-
-            return await _each(rc, resources, "replace", replace_one)
-
-    run(body).report()
+    _run_file_verb(ctx, "replace", filename, recursive, skip_empty, config_file, namespace, allow_version_mismatch)
 
 
 def _kind_or_fail(name: str) -> str:

@@ -83,8 +83,11 @@ class Datastore(Protocol):
 
     async def get(self, key: str) -> KeyValue | None: ...
 
-    async def list(self, prefix: str) -> tuple[builtins.list[KeyValue], int]:
-        """Every key under ``prefix`` (sorted) and the store revision the listing reflects."""
+    async def list(self, prefix: str, revision: int | None = None) -> tuple[builtins.list[KeyValue], int]:
+        """Every key under ``prefix`` (sorted) and the store revision the listing reflects.
+
+        With ``revision``, the listing as it was at that revision (a consistent multi-prefix snapshot).
+        """
         ...
 
     async def create(self, key: str, value: str, ttl: int | None = None) -> int:
@@ -107,7 +110,7 @@ class Datastore(Protocol):
         """Delete every key under prefix; returns how many were deleted."""
         ...
 
-    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[WatchEvent]]:
+    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[builtins.list[WatchEvent]]:
         """Batches of events under ``prefix`` from ``start_revision`` on, in revision order.
 
         Raises Compacted (from the iterator) when that revision is no longer available.

@@ -155,8 +155,11 @@ class EtcdJsonDatastore:
         kvs = self._call("/v3/kv/range", {"key": _b64(key)}).get("kvs") or []
         return _kv(kvs[0]) if kvs else None
 
-    async def list(self, prefix: str) -> tuple[list[KeyValue], int]:
-        doc = self._call("/v3/kv/range", {"key": _b64(prefix), "range_end": _prefix_end(prefix)})
+    async def list(self, prefix: str, revision: int | None = None) -> tuple[list[KeyValue], int]:
+        req = {"key": _b64(prefix), "range_end": _prefix_end(prefix)}
+        if revision:
+            req["revision"] = str(revision)
+        doc = self._call("/v3/kv/range", req)
         kvs = sorted((_kv(d) for d in doc.get("kvs") or []), key=lambda kv: kv.key)
         return kvs, int(doc["header"]["revision"])
 

@@ -167,7 +167,7 @@ class Syncer:
         rev = 0
         for prefix in self.prefixes:
             if rev:
-                kvs, _ = await self._ds.list(prefix, revision=rev)  # type: ignore[call-arg]
+                kvs, _ = await self._ds.list(prefix, revision=rev)
             else:
                 kvs, rev = await self._ds.list(prefix)
             for kv in kvs:

@@ -6,23 +6,14 @@ The virtual data center will grow here; today the demo shows the datastore and c
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
+
+from calico.lab.etcd import EtcdServer
 
 ROOT = Path(__file__).resolve().parents[3]
 SEED = ROOT / "examples" / "seed-v1.yaml"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _calicoctl(env: dict[str, str], *args: str) -> int:
@@ -32,23 +23,10 @@ def _calicoctl(env: dict[str, str], *args: str) -> int:
 
 
 def main() -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="calico-demo-"))
-    port, peer = _free_port(), _free_port()
-    log = open(workdir / "etcd.log", "wb")
-    etcd = subprocess.Popen(
-        ["etcd", "--name", "demo", "--data-dir", str(workdir / "data"),
-         "--listen-client-urls", f"http://127.0.0.1:{port}", "--advertise-client-urls", f"http://127.0.0.1:{port}",
-         "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls",
-         f"http://127.0.0.1:{peer}", "--initial-cluster", f"demo=http://127.0.0.1:{peer}"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    env = dict(os.environ, DATASTORE_TYPE="etcdv3", ETCD_ENDPOINTS=f"http://127.0.0.1:{port}")
+    etcd = EtcdServer().start()
+    env = dict(os.environ, DATASTORE_TYPE="etcdv3", ETCD_ENDPOINTS=etcd.url)
     try:
-        print(f"etcd started (pid {etcd.pid}) on 127.0.0.1:{port}, data in {workdir}")
-        for _ in range(100):
-            if subprocess.run(["etcdctl", "--endpoints", env["ETCD_ENDPOINTS"], "endpoint", "health"],
-                              capture_output=True, env={"ETCDCTL_API": "3", "PATH": os.environ["PATH"]}).returncode == 0:
-                break
-            time.sleep(0.1)
+        print(f"etcd started (pid {etcd.proc.pid if etcd.proc else '?'}) at {etcd.url}, data in {etcd.workdir}")
         rc = 0
         rc |= _calicoctl(env, "apply", "-f", str(SEED))
         rc |= _calicoctl(env, "get", "ippools", "-o", "wide")
@@ -56,18 +34,11 @@ def main() -> int:
         rc |= _calicoctl(env, "get", "bgppeers")
         rc |= _calicoctl(env, "get", "ippool", "172-16-100-0-24", "-o", "yaml")
         print("\n$ etcdctl get --prefix /calico/resources/v3 --keys-only")
-        subprocess.run(["etcdctl", "--endpoints", env["ETCD_ENDPOINTS"], "get", "--prefix",
-                        "/calico/resources/v3", "--keys-only"], env={"ETCDCTL_API": "3", "PATH": os.environ["PATH"]},
-                       check=False)
+        print(etcd.etcdctl("get", "--prefix", "/calico/resources/v3", "--keys-only").stdout, end="")
         return rc
     finally:
-        etcd.send_signal(signal.SIGTERM)
-        try:
-            etcd.wait(10)
-        except subprocess.TimeoutExpired:
-            etcd.kill()
-            etcd.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        etcd.remove()
+        print("etcd stopped and its data removed")
 
 
 if __name__ == "__main__":

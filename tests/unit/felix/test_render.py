@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from calico.felix.messages import (
     HostEndpointInfo,
     NatInfo,
@@ -377,3 +379,31 @@ def test_rule_count_is_endpoints_plus_policies_with_groups() -> None:
     assert _shared_policy_rules(grouped, 500, 2000) - large == e_more + p_more  # no cross term
     inline = RenderConfig(policy_group_min_size=0)
     assert _shared_policy_rules(inline, 250, 1000) > 100_000  # ~2 jumps per policy per endpoint per direction
+
+
+def test_rule_text_hashes_match_go_felix() -> None:
+    """The rule text is Go Felix's, so the cali:<hash> comments equal those Go Felix writes (hashes
+    copied from iptables-save of real Calico nodes): a takeover from Go Felix rewrites nothing here."""
+    from calico.linux.iptables_text import append_hashes, chain_hashes, insert_hashes
+
+    hooks = R.kernel_hooks(4)["filter"]
+    assert [insert_hashes(k, hooks[k])[0] for k in ("INPUT", "FORWARD", "OUTPUT")] == [
+        "Cz_u1IQiXIMmKD4c", "wUHhoiAYhphO9Mso", "tVnHkvAo15HuiPy0"]
+    assert insert_hashes("PREROUTING", R.kernel_hooks(4)["raw"]["PREROUTING"]) == ("6gwbT8clXdHdC1b1",)
+    assert append_hashes("FORWARD", R.kernel_appends(4)["filter"]["FORWARD"]) == (
+        "S93hcgKJrXEqnTfs", "mp77cMpurHhyjLrM")
+    assert append_hashes("POSTROUTING", R.kernel_appends(4)["nat"]["POSTROUTING"]) == ("0i8pjzKKPyA34aQD",)
+    flt = by_name(R.static_chains(4)["filter"])
+    assert chain_hashes(flt["cali-FORWARD"]) == (
+        "vjrMJCRpqwy5oRoX", "A_sPAO0mcxbT9mOV", "8ZoYfO5HKXWbB3pk", "jdEuaPBe14V2hutn", "12bc6HljsMKsmfr-")
+    assert chain_hashes(flt["cali-INPUT"]) == (
+        "FewJpBykm9iJ-YNH", "hder3ARWznqqv8Va", "xgOu2uJft6H9oDGF", "_-d-qojMfHM6NwBo", "LqmE76MP94lZTGhA")
+    vxlan = by_name(RuleRenderer(RenderConfig(vxlan_enabled=True)).static_chains(4)["filter"])
+    assert chain_hashes(vxlan["cali-INPUT"])[:2] == ("J76FwxInZIsk7uKY", "EDCNTTxYfggApx8C")
+    ep = WorkloadEndpointInfo("active", "cali92d634f8f03", ipv4_nets=("10.64.1.4/32",), profile_ids=("kns.alpha",))
+    tw = by_name(R.workload_endpoint_chains(ep.name, ep, 4))["cali-tw-cali92d634f8f03"]
+    assert chain_hashes(tw)[:2] == ("FUgB7G5ObIh96acF", "WQJ64LtbzEP_A0C0")
+    allow = ParsedRule("allow", protocol="tcp", dst_net=("10.0.0.0/8",), dst_ports=(PortRange(80, 80),))
+    body = R.policy_chains(PolicyID("default", "x"), ParsedPolicy(outbound_rules=(allow,)), 4)[1]
+    assert chain_hashes(Chain("cali-po-_w6rJoXTmbxiadSPZU3_", (replace(body.rules[0], comment=""),))) == (
+        "VlgumrRWE9pluqPq",)

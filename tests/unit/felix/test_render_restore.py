@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.needs_root,
 P = PolicyID("default", "p1")
 PN = PolicyID("tier2", "a-rather-long-policy-name-for-hashing", "some-namespace")
 PU = PolicyID("default", "untracked")
+PU2 = PolicyID("default", "untracked2")
 PD = PolicyID("default", "prednat")
 RULES = (
     ParsedRule("allow", protocol="tcp", src_net=("10.0.0.0/8", "fd00::/8"),
@@ -56,7 +57,7 @@ def render_all(r: RuleRenderer, v: int) -> str:
         tables[t] += chs
     heps = {
         "eth0": HostEndpointInfo("eth0", profile_ids=("prof",), tiers=(TierInfo("default", (P,), (P,)),),
-                                 untracked_tiers=(TierInfo("default", (PU,), (PU,)),),
+                                 untracked_tiers=(TierInfo("default", (PU, PU2), (PU,)),),
                                  pre_dnat_tiers=(TierInfo("default", (PD,)),),
                                  forward_tiers=(TierInfo("default", (P,), (P,), "Pass"),)),
         "*": HostEndpointInfo("*", tiers=(TierInfo("default", (P,)),)),
@@ -66,6 +67,7 @@ def render_all(r: RuleRenderer, v: int) -> str:
                                    nats=[NatInfo("1.2.3.4", "10.0.0.1"), NatInfo("fd10::1", "fd00::1")]).items():
         tables[t] += chs
     for pid, pol in ((P, POLICY), (PN, POLICY), (PU, ParsedPolicy(RULES, RULES, untracked=True)),
+                     (PU2, ParsedPolicy(RULES, RULES, untracked=True)),
                      (PD, ParsedPolicy(RULES, pre_dnat=True))):
         tables[policy_table(pol)] += r.policy_chains(pid, pol, v)
     tables["filter"] += r.profile_chains(ProfileID("prof"), ParsedProfile(RULES, RULES), v)
@@ -84,7 +86,7 @@ def render_all(r: RuleRenderer, v: int) -> str:
         for c in listed:
             assert unique.setdefault(c.name, c) == c, f"shared chain {c.name} rendered differently"
         chains = list(unique.values())
-        assert any(n.startswith("cali-gi-") for n in unique) == (t == "filter")
+        assert any(n.startswith("cali-gi-") for n in unique) == (t in ("filter", "raw"))
         names = [c.name for c in chains]
         assert len(names) == len(set(names)), f"duplicate chains in {t}"
         assert all(len(n) <= 28 for n in names)

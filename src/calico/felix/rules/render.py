@@ -2,10 +2,12 @@
 
 Everything here is deterministic and I/O free.  The dataplane writes, per IP version and table:
 ``static_chains`` + ``dynamic chains`` (dispatch, nat-outgoing, floating IPs -- always, rendered
-from empty inputs at start) + per-policy/profile/endpoint chains, and the hooks from
+from empty inputs at start) + per-policy/profile/endpoint chains (endpoint chains come with the
+shared ``cali-gi-``/``cali-go-`` policy-group chains they use; see ``groups.py``), and the hooks from
 ``kernel_hooks`` (insert or append per ``RenderConfig.chain_insert_mode``) and ``kernel_appends``
 (always appended).  Chains are Chain/Rule values from ``calico.felix.rules.model``; the Table
-driver adds the ``cali:<hash>`` comments.
+driver adds the ``cali:<hash>`` comments.  Rule text uses Go Felix's long forms (``--jump``,
+``--goto``, ``--in-interface`` ...) so those hashes match a host programmed by Go Felix.
 """
 
 from __future__ import annotations
