@@ -383,19 +383,25 @@ class Bench:
         ipsets = nx(HOST, "ipset", "save")
         tables = "".join(nx(HOST, "iptables-save", "-t", t) for t in ("raw", "mangle", "nat", "filter"))
         rules = sum(1 for line in tables.splitlines() if line.startswith("-A "))
-        per: dict[str, list[dict[str, float]]] = {"with_policy": [], "no_rules": []}
+        states = ("with_policy", "ct_only", "no_rules")
+        per: dict[str, list[dict[str, float]]] = {s: [] for s in states}
         for r in range(2 if self.quick else 5):
-            for state in ("with_policy", "no_rules") if r % 2 == 0 else ("no_rules", "with_policy"):
+            for state in states if r % 2 == 0 else tuple(reversed(states)):
                 self.flush_kernel(HOST)
                 if state == "with_policy":
                     nx(HOST, "ipset", "restore", input=ipsets)
                     nx(HOST, "iptables-restore", input=tables)
+                elif state == "ct_only":  # the floor of any stateful firewall: one conntrack rule
+                    nx(HOST, "iptables", "-A", "FORWARD", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED",
+                       "-j", "ACCEPT")
                 res = self.datapath_once(src_ns, dst_ns)
                 print(f"  (d) round {r} {state}: {res}", flush=True)
                 per[state].append(res)
         med = {state: {k: statistics.median(x[k] for x in runs) for k in runs[0]} for state, runs in per.items()}
         return {**med, "rules_in_path_table": rules, "rounds": len(per["no_rules"]),
-                "ratios": {k: med["with_policy"][k] / med["no_rules"][k] for k in med["no_rules"]}}
+                "ratios": {k: med["with_policy"][k] / med["no_rules"][k] for k in med["no_rules"]},
+                "ratios_ct_only": {k: med["ct_only"][k] / med["no_rules"][k] for k in med["no_rules"]},
+                "ratios_vs_ct_only": {k: med["with_policy"][k] / med["ct_only"][k] for k in med["no_rules"]}}
 
     # --- run ---------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:

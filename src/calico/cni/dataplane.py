@@ -1,23 +1,25 @@
 """The kernel side of an attachment: a veth into the container, addresses and routes, host sysctls.
 
-Uses iproute2 in batch mode (one process per namespace) rather than pyroute2, whose import alone
-costs more than the whole kernel work; sysctls of the host side are written directly to
-/proc/sys (which always shows the caller's own network namespace). Host-side link existence is
+The work is planned as ``ip -batch`` command lines (readable, logged, quoted in errors) and
+carried out in-process by ``calico.cni.netlink`` over rtnetlink sockets, switching into the
+container's namespace with ``setns`` for its side: no ``ip`` process and no pyroute2 (whose import
+alone costs more than the whole kernel work) on ADD or DEL. Sysctls are written to /proc/sys,
+which shows the namespace the process is in when it opens the file. Host-side link existence is
 checked with ``if_nametoindex`` for the same reason (``/sys/class/net`` may show another namespace).
+CHECK still reads the state with ``ip -j``.
 """
 
 from __future__ import annotations
 
+import _socket  # not socket: its enum set-up costs start-up time
 import ipaddress
 import json
 import logging
 import os
-import re
-import socket
-import subprocess
-from dataclasses import dataclass
 
 from calico.cni.errors import CALICO_FAILURE, UNKNOWN_CONTAINER, CNIError
+from calico.cni.record import record
+from calico.cni.spawn import Completed, run
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +28,9 @@ HOST_MAC = "ee:ee:ee:ee:ee:ee"
 # The host veth's link-local address follows from its fixed MAC (EUI-64).
 GATEWAY_V6 = "fe80::ecee:eeff:feee:eeee"
 _RUN_NETNS = ("/run/netns/", "/var/run/netns/")
-_BATCH_FAILED = re.compile(r"Command failed -:(\d+)")
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """Everything ADD does to the kernel for one attachment."""
 
@@ -132,26 +133,15 @@ def check_netns(netns: str) -> None:
 
 def link_exists(name: str) -> bool:
     try:
-        socket.if_nametoindex(name)
+        _socket.if_nametoindex(name)
         return True
     except OSError:
         return False
 
 
-def _run(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _run(argv: list[str], stdin: str | None = None) -> Completed:
     log.debug("running %s", " ".join(argv))
-    return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=30, check=False)
-
-
-def _batch(prefix: list[str], lines: list[str]) -> tuple[int, str]:
-    """Run lines with ``ip -batch -``: (0, '') on success, else (failed line number, error text)."""
-    proc = _run([*prefix, "-batch", "-"], "\n".join(lines) + "\n")
-    if proc.returncode == 0:
-        return 0, ""
-    m = _BATCH_FAILED.search(proc.stderr)
-    line = int(m.group(1)) if m else 1
-    text = " ".join(proc.stderr.replace(m.group(0), "").split()) if m else proc.stderr.strip()
-    return line, text or f"ip exited {proc.returncode}"
+    return run(argv, stdin, timeout=30)
 
 
 def write_sysctl(path: str, value: str) -> None:
@@ -159,23 +149,64 @@ def write_sysctl(path: str, value: str) -> None:
         fh.write(value)
 
 
+def _in_netns(netns: str, lines: list[str], sysctls: list[str] | tuple[str, ...] = ()) -> tuple[int, str]:
+    """Run command lines (after ``sysctl -w``-style settings) inside ``netns``; our namespace is the veth peer's.
+
+    Returns (0, '') or (failed line number, error text) as ``ip -batch`` does; line 0 with text
+    means the namespace itself could not be entered. Always returns to the original namespace.
+    """
+    from calico.cni import netlink
+
+    own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            target = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            return -1, f'Cannot open network namespace "{netns}": {exc.strerror}'
+        try:
+            try:
+                netlink.setns(target)
+            except OSError as exc:
+                return -1, f'failed to reassociate with network namespace "{netns}": {exc.strerror}'
+            try:
+                for setting in sysctls:
+                    key, _, value = setting.partition("=")
+                    try:
+                        with open("/proc/sys/" + key.replace(".", "/"), "w") as fh:
+                            fh.write(value)
+                    except OSError as exc:
+                        return -2, f"sysctl {setting}: {exc.strerror}"
+                return netlink.run_lines(lines, own)
+            finally:
+                netlink.setns(own)
+        finally:
+            os.close(target)
+    finally:
+        os.close(own)
+
+
+def _in_host(lines: list[str]) -> tuple[int, str]:
+    from calico.cni import netlink
+
+    return netlink.run_lines(lines)
+
+
 def setup(plan: Plan) -> None:
     """Create and configure the attachment; on failure remove what this call created and raise."""
     if link_exists(plan.host_ifname):
         log.info("deleting stale host interface %s", plan.host_ifname)
-        _run(["ip", "link", "del", plan.host_ifname])
-    prefix = ip_in(plan.netns)
-    sysctls = container_sysctls(plan)
+        _in_host([f"link del {plan.host_ifname}"])
     lines = container_batch(plan, os.getpid())
-    if sysctls:
-        # IPv6 must be enabled in the container before the link and its addresses appear.
-        proc = _run(["nsenter", f"--net={plan.netns}", "sysctl", "-q", "-w", *sysctls])
-        if proc.returncode != 0:
-            raise CNIError(CALICO_FAILURE, "failed to configure container sysctls", proc.stderr.strip())
-    failed, text = _batch(prefix, lines)
+    log.debug("in %s: %s", plan.netns, "; ".join(lines))
+    # IPv6 must be enabled in the container before the link and its addresses appear.
+    failed, text = _in_netns(plan.netns, lines, container_sysctls(plan))
+    if failed == -2:
+        raise CNIError(CALICO_FAILURE, "failed to configure container sysctls", text)
+    if failed == -1:
+        raise CNIError(CALICO_FAILURE, "failed to set up the container interface", f"{lines[0]!r}: {text}")
     if failed:
         if failed > 1:  # the veth exists: take it away again (its host peer goes with it)
-            _run([*prefix, "link", "del", plan.ifname])
+            _in_netns(plan.netns, [f"link del {plan.ifname}"])
         raise CNIError(CALICO_FAILURE, "failed to set up the container interface",
                        f"{lines[failed - 1]!r}: {text}")
     try:
@@ -187,12 +218,13 @@ def setup(plan: Plan) -> None:
                     raise CNIError(CALICO_FAILURE, "failed to set host sysctl", f"{path}: {exc}") from None
                 log.warning("could not set %s: %s", path, exc)
         hlines = host_batch(plan)
-        failed, text = _batch(["ip"], hlines)
+        log.debug("on the host: %s", "; ".join(hlines))
+        failed, text = _in_host(hlines)
         if failed:
             raise CNIError(CALICO_FAILURE, "failed to set up the host interface",
                            f"{hlines[failed - 1]!r}: {_route_clash(hlines[failed - 1], plan.host_ifname, text)}")
     except BaseException:
-        _run([*prefix, "link", "del", plan.ifname])
+        _in_netns(plan.netns, [f"link del {plan.ifname}"])
         raise
 
 
@@ -208,18 +240,17 @@ def teardown(netns: str, ifname: str) -> None:
     """Delete the container interface; a missing namespace or interface is not an error."""
     if not netns or not os.path.exists(netns):
         return
-    proc = _run([*ip_in(netns), "link", "del", ifname])
-    if proc.returncode == 0:
+    failed, err = _in_netns(netns, [f"link del {ifname}"])
+    if not failed:
         return
-    err = proc.stderr
-    if "Cannot find device" in err or "does not exist" in err or "Cannot open network namespace" in err \
+    if "No such device" in err or "Cannot find device" in err or "Cannot open network namespace" in err \
             or "reassociate" in err or "Invalid argument" in err:
         log.info("nothing to delete in %s: %s", netns, err.strip())
         return
     raise CNIError(CALICO_FAILURE, f"failed to delete {ifname} in {netns}", err.strip())
 
 
-@dataclass(frozen=True)
+@record
 class Observed:
     """What CHECK finds in the container: the interface's addresses and routes through it."""
 

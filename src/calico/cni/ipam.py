@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from datetime import UTC, datetime
+import time
 from typing import TYPE_CHECKING, Any
 
 from calico.cni.errors import CALICO_FAILURE, INVALID_ENV, CNIError
 from calico.cni.result import IPConfig, Result, Route
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from calico.cni.names import WepIds
     from calico.cni.netconf import NetConf
     from calico.datastore.base import Datastore
@@ -33,8 +35,8 @@ def legacy_handle_id(ids: WepIds) -> str:
 
 def go_timestamp() -> str:
     """Go's time.String() form, which Calico stores in the allocation attributes."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%d %H:%M:%S.") + f"{now.microsecond * 1000:09d} +0000 UTC"
+    secs, nanos = divmod(time.time_ns(), 1_000_000_000)  # time, not datetime: cheaper to import
+    return time.strftime("%Y-%m-%d %H:%M:%S.", time.gmtime(secs)) + f"{nanos // 1000 * 1000:09d} +0000 UTC"
 
 
 def attributes(ids: WepIds) -> dict[str, str]:
@@ -133,13 +135,24 @@ async def _release_quietly(client: Any, handle: str) -> None:
         log.debug("release of %s after a failed ADD: %s", handle, exc)
 
 
-async def ipam_del(ds: Datastore, conf: NetConf, ids: WepIds) -> None:
-    """Release by handle (and by the legacy handle); releasing nothing is not an error."""
+def handles(conf: NetConf, ids: WepIds) -> tuple[str, str]:
+    """The handles DEL releases: this network's, then the legacy one."""
+    return handle_id(conf.name, ids.container_id), legacy_handle_id(ids)
+
+
+async def ipam_del(ds: Datastore, conf: NetConf, ids: WepIds, absent: Collection[str] = ()) -> None:
+    """Release by handle (and by the legacy handle); releasing nothing is not an error.
+
+    ``absent``: handles a read made moments ago did not find (skipped: each costs round trips).
+    """
     from calico.ipam.allocator import IPAMClient
     from calico.ipam.errors import HandleNotFound, IPAMError
 
     client = IPAMClient(ds)
-    for handle in (handle_id(conf.name, ids.container_id), legacy_handle_id(ids)):
+    for handle in handles(conf, ids):
+        if handle in absent:
+            log.debug("no allocation under handle %s", handle)
+            continue
         try:
             await client.release_by_handle(handle)
             log.info("released addresses of handle %s", handle)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from calico.cni.record import record
 
 ORCH_K8S = "k8s"
 ORCH_CNI = "cni"
 DEFAULT_NAMESPACE = "default"
 
 
-@dataclass(frozen=True)
+@record
 class WepIds:
     """Who a workload endpoint belongs to (Calico's WEPIdentifiers)."""
 

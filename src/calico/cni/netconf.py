@@ -7,10 +7,10 @@ time is part of every pod's start-up); each rejected field is named in the error
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from calico.cni.errors import DECODE_FAILURE, INVALID_CONFIG, CNIError
+from calico.cni.record import field, record
 from calico.cni.versions import IMPLICIT_VERSION
 
 DEFAULT_NODENAME_FILE = "/var/lib/calico/nodename"
@@ -19,7 +19,7 @@ DEFAULT_MTU = 1500
 CALICO_IPAM = "calico-ipam"
 
 
-@dataclass(frozen=True)
+@record
 class IpamConf:
     type: str = ""
     assign_ipv4: bool = True
@@ -29,7 +29,7 @@ class IpamConf:
     subnet: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class NetConf:
     """Calico's plugin configuration; ``raw`` is the exact JSON to hand on to a delegated IPAM."""
 

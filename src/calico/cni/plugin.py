@@ -6,10 +6,10 @@ Anything created before a failure is removed again, addresses released.
 
 from __future__ import annotations
 
+import _socket  # not socket: its enum set-up costs start-up time
 import ipaddress
 import logging
 import os
-import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,7 @@ def nodename(conf: NetConf) -> str:
             return name
     except OSError:
         pass
-    return conf.hostname or socket.gethostname().lower()
+    return conf.hostname or _socket.gethostname().lower()
 
 
 def pick_mtu(conf: NetConf) -> int:
@@ -103,13 +103,14 @@ async def _ipam_add(ds: Datastore, req: Request, conf: NetConf, ids: WepIds, env
     return parse_result(doc or {})
 
 
-async def _ipam_del(ds: Datastore | None, req: Request, conf: NetConf, ids: WepIds, env: Mapping[str, str]) -> None:
+async def _ipam_del(ds: Datastore | None, req: Request, conf: NetConf, ids: WepIds, env: Mapping[str, str],
+                    absent: set[str] | None = None) -> None:
     if conf.ipam.type == CALICO_IPAM:
         if ds is None:
             raise CNIError(CALICO_FAILURE, "cannot release IPs: no datastore")
         from calico.cni.ipam import ipam_del
 
-        await ipam_del(ds, conf, ids)
+        await ipam_del(ds, conf, ids, absent or ())
         return
     if conf.ipam.type:
         from calico.cni.delegate import exec_plugin
@@ -222,15 +223,24 @@ async def cmd_del(req: Request, conf: NetConf, env: Mapping[str, str]) -> None:
     from calico.cni.store import connect_ready, decode, delete_found_wep, wep_key
 
     ids = wep_ids(req, conf)
+    # The endpoint and (for calico-ipam) both handle records are read with the readiness check.
+    handles: tuple[str, ...] = ()
+    if conf.ipam.type == CALICO_IPAM:
+        from calico.cni.ipam import handles as ipam_handles
+        from calico.datastore.keys import handle_key
+
+        handles = ipam_handles(conf, ids)
     try:
-        ds, (wep_kv,) = await connect_ready(conf, (wep_key(ids.namespace, ids.wep_name()),))
+        ds, (wep_kv, *handle_kvs) = await connect_ready(
+            conf, (wep_key(ids.namespace, ids.wep_name()), *(handle_key(h) for h in handles)))
     except CNIError:
         dataplane.teardown(req.netns, req.ifname)  # the kernel part needs no datastore
         raise
     try:
         ipam_error: CNIError | None = None
         try:
-            await _ipam_del(ds, req, conf, ids, env)
+            absent = {h for h, kv in zip(handles, handle_kvs, strict=True) if kv is None}
+            await _ipam_del(ds, req, conf, ids, env, absent)
         except CNIError as exc:
             ipam_error = exc
         await delete_found_wep(ds, decode(wep_kv), ids.namespace, ids.wep_name(), ids.container_id)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from calico.cni.errors import DECODE_FAILURE, CNIError
+from calico.cni.record import field, record, replace
 from calico.cni.versions import at_least
 
 
-@dataclass(frozen=True)
+@record
 class Interface:
     name: str
     mac: str = ""
@@ -18,7 +18,7 @@ class Interface:
     sandbox: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class IPConfig:
     address: str  # CIDR form, e.g. "10.0.0.5/32"
     gateway: str = ""
@@ -29,13 +29,13 @@ class IPConfig:
         return ipaddress.ip_interface(self.address).version
 
 
-@dataclass(frozen=True)
+@record
 class Route:
     dst: str
     gw: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Result:
     interfaces: tuple[Interface, ...] = ()
     ips: tuple[IPConfig, ...] = ()

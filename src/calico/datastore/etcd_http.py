@@ -9,10 +9,10 @@ cannot serve (https, client certificates, credentials) goes to the shared gRPC a
 
 from __future__ import annotations
 
+import _socket
 import base64
 import builtins
 import json
-import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +55,7 @@ class EtcdJsonDatastore:
     def __init__(self, endpoints: list[str], timeout: float = 5.0) -> None:
         self.endpoints = endpoints
         self.timeout = timeout
-        self._sock: socket.socket | None = None
+        self._sock: _socket.socket | None = None
         self._buf = b""
         self._host = "localhost"
 
@@ -64,12 +64,13 @@ class EtcdJsonDatastore:
         return url.startswith(("http://", "unix://")) or "://" not in url
 
     # -------------------------------------------------------------- transport
-    def _connect(self) -> socket.socket:
+    def _connect(self) -> _socket.socket:
         errors = []
         for url in self.endpoints:
             try:
                 if url.startswith("unix://"):
-                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    # _socket: the socket module's enum set-up is a noticeable part of a plugin's start-up
+                    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
                     sock.settimeout(self.timeout)
                     sock.connect(url[len("unix://"):])
                     self._host = "localhost"
@@ -78,7 +79,9 @@ class EtcdJsonDatastore:
                     host, _, port = hostport.rpartition(":")
                     if not host:
                         host, port = hostport, "2379"
-                    sock = socket.create_connection((host.strip("[]"), int(port)), timeout=self.timeout)
+                    import socket as socket_module
+
+                    sock = socket_module.create_connection((host.strip("[]"), int(port)), timeout=self.timeout)
                     self._host = hostport
                 return sock
             except OSError as exc:

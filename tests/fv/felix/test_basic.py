@@ -50,8 +50,8 @@ def test_routes_chains_and_status(one_host) -> None:  # type: ignore[no-untyped-
     assert f":cali-tw-{w1.iface}" in save and f":cali-fw-{w1.iface}" in save
     assert "-A FORWARD -m comment --comment \"cali:" in save
     key = (f"/calico/felix/v2/no-region/host/{h.name}/workload/felixfv/default%2fw1/endpoint/eth0")
-    wait_until(lambda: c.store.get(key), timeout=10, what="endpoint status record")
-    assert json.loads(c.store.get(key)) == {"status": "up"}
+    wait_until(lambda: json.loads(c.store.get(key) or "{}") == {"status": "up"}, timeout=10,
+               what="endpoint status record 'up'")
     status = wait_until(lambda: c.store.get(f"/calico/felix/v2/no-region/host/{h.name}/status"), timeout=10)
     doc = json.loads(status)
     assert set(doc) == {"time", "uptime", "first_update"}

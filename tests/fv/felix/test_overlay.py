@@ -110,9 +110,9 @@ def test_host_endpoint_failsafe_ports(cluster: Cluster) -> None:
         cc.some(cluster.fabric, h1, 22)  # ...except the failsafe ports
         cc.some(cluster.workloads[1], cluster.workloads[0])  # forwarded workload traffic still flows
         cc.check()
-        status = wait_until(lambda: cluster.store.get(
-            f"/calico/felix/v2/no-region/host/{h1.name}/endpoint/v1-eth0"), timeout=10)
-        assert json.loads(status) == {"status": "up"}
+        key = f"/calico/felix/v2/no-region/host/{h1.name}/endpoint/v1-eth0"
+        wait_until(lambda: json.loads(cluster.store.get(key) or "{}") == {"status": "up"}, timeout=10,
+                   what="host endpoint status 'up'")
     finally:
         cluster.store.delete("HostEndpoint", "v1-eth0")
         servers.stop()

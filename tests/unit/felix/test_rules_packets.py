@@ -235,16 +235,19 @@ class RefCountedChains:
 
 
 def test_shared_policy_group_survives_removal_of_one_user(lab: Lab) -> None:
-    """a and b share a policy-group chain (same two policies in one tier); removing a keeps
-    b's policy working through the shared chain, removing b too deletes it."""
+    """a and b share a policy-group chain (same three policies in one tier); removing a keeps
+    b's policy working through the shared chain, removing b too deletes it.  Inside the group a
+    Pass skips the rest of the tier (the Deny after it) and an Allow is final."""
     wc = wep("c", HOST, f"{C_IP}/32", {"role": "c"}, profiles=("kns.default",), iface="calic")
     wa = wep("a", HOST, f"{A_IP}/32", {"role": "a", "shared": ""}, profiles=("kns.default",), iface="calia")
     wb = wep("b", HOST, f"{B_IP}/32", {"role": "b", "shared": ""}, profiles=("kns.default",), iface="calib")
     lab.update(KNS, wa, wb, wc,
-               gnp("g1", "has(shared)", order=1, ingress=[{"action": "Allow", "protocol": "TCP",
-                                                             "destination": {"ports": [8080]}}]),
-               gnp("g2", "has(shared)", order=2, ingress=[{"action": "Allow", "protocol": "TCP",
-                                                             "destination": {"ports": [9090]}}]))
+               gnp("g0", "has(shared)", order=1, ingress=[{"action": "Pass", "protocol": "TCP",
+                                                             "destination": {"ports": [9090]}}]),
+               gnp("g1", "has(shared)", order=2, ingress=[{"action": "Deny", "protocol": "TCP",
+                                                             "destination": {"ports": [9090]}}]),
+               gnp("g2", "has(shared)", order=3, ingress=[{"action": "Allow", "protocol": "TCP",
+                                                             "destination": {"ports": [8080]}}]))
     r = RuleRenderer(RenderConfig())
     chains = {e.name: r.workload_endpoint_chains(e.name, e, 4) for e in lab.dp.weps.values()}
     groups = {c.name for c in chains["calia"] if c.name.startswith("cali-gi-")}
@@ -253,8 +256,8 @@ def test_shared_policy_group_survives_removal_of_one_user(lab: Lab) -> None:
     owned = RefCountedChains(lab.host)
     for name, cs in chains.items():  # adopt what lab.update() loaded
         owned.set(name, cs)
-    lab.expect_tcp("c", B_IP, 8080, True)
-    lab.expect_tcp("c", B_IP, 9090, True)
+    lab.expect_tcp("c", B_IP, 8080, True)  # g2 allows
+    lab.expect_tcp("c", B_IP, 9090, True)  # g0 passes over g1's deny to the profile, which allows
     lab.expect_ping("c", B_IP, False)  # a policy applies to b and allows no ICMP: end-of-tier drop
 
     # remove a: only its own chains go, b keeps working through the shared group chain

@@ -64,6 +64,7 @@ class StatusManager:
         self._written: dict[str, str] = {}
         self._cleaned = False
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.write_errors = 0
 
     def on_status(self, kind: str, ident: object, status: str | None) -> None:
@@ -71,9 +72,12 @@ class StatusManager:
         if not self.endpoint_reporting:
             return
         self._pending[status_key(self.hostname, kind, ident)] = status
-        self._wake.set()
+        # Called from the dataplane's apply thread: wake the event loop thread-safely.
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         next_beat = 0.0
         while True:
             now = time.monotonic()
@@ -116,7 +120,8 @@ class StatusManager:
                 elif self._written.get(key) != status:
                     await self.ds.put(key, json.dumps({"status": status}))
                     self._written[key] = status
-                self._pending.pop(key, None)
+                if self._pending.get(key, "") == status:  # a newer status may have come in meanwhile
+                    del self._pending[key]
         except Exception as exc:
             self.write_errors += 1
             log.warning("Could not write endpoint status (will retry): %s", exc)

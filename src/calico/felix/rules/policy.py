@@ -1,7 +1,7 @@
 """Rendering of parsed Calico rules into iptables rules for policy and profile chains.
 
-Text follows Go Felix's renderer (``--jump``/``--goto``, ``--jump MARK --set-mark``) so the rule hashes of
-a host taken over from Go Felix match and nothing is rewritten.
+Text follows Go Felix's renderer (``--jump``/``--goto``, ``--jump MARK --set-mark``, match order
+protocol, nets, sets, ports) so rule hashes equal those of a host programmed by Go Felix.
 
 Allow/Pass set a mark bit and RETURN (the endpoint chain decides the final verdict); Deny drops;
 Log logs and continues.  OR-alternatives (several port splits, ports plus named ports) become one
