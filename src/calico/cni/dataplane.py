@@ -14,14 +14,16 @@ from __future__ import annotations
 import _socket  # not socket: its enum set-up costs start-up time
 import ipaddress
 import json
-import logging
 import os
+from collections.abc import Callable
+from typing import Any
 
 from calico.cni.errors import CALICO_FAILURE, UNKNOWN_CONTAINER, CNIError
+from calico.cni.logs import get_logger
 from calico.cni.record import record
 from calico.cni.spawn import Completed, run
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 GATEWAY_V4 = "169.254.1.1"
 HOST_MAC = "ee:ee:ee:ee:ee:ee"
@@ -152,12 +154,13 @@ def write_sysctl(path: str, value: str) -> None:
 def _in_netns(netns: str, lines: list[str], sysctls: list[str] | tuple[str, ...] = ()) -> tuple[int, str]:
     """Run command lines (after ``sysctl -w``-style settings) inside ``netns``; our namespace is the veth peer's.
 
-    Returns (0, '') or (failed line number, error text) as ``ip -batch`` does; line 0 with text
-    means the namespace itself could not be entered. Always returns to the original namespace.
+    Returns (0, '') or (failed line number, error text) as ``ip -batch`` does; -1 when the
+    namespace could not be entered, -2 when a sysctl could not be set. Only the calling thread
+    switches namespace, and it always switches back.
     """
     from calico.cni import netlink
 
-    own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         try:
             target = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
@@ -248,6 +251,42 @@ def teardown(netns: str, ifname: str) -> None:
         log.info("nothing to delete in %s: %s", netns, err.strip())
         return
     raise CNIError(CALICO_FAILURE, f"failed to delete {ifname} in {netns}", err.strip())
+
+
+def in_background(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
+    """Start ``fn(*args)`` on a thread; the function returned waits for it and raises its error.
+
+    ``setns`` moves only the calling thread, so the thread can work in the container's namespace
+    while the main thread carries on (in the host's namespace) with the datastore.
+    """
+    import _thread
+
+    done = _thread.allocate_lock()
+    done.acquire()
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            done.release()
+
+    _thread.start_new_thread(work, ())
+
+    def wait() -> None:
+        with done:
+            pass
+        if failure:
+            raise failure[0]
+
+    return wait
+
+
+def teardown_in_background(netns: str, ifname: str) -> Callable[[], None]:
+    """``teardown`` on a thread (see ``in_background``)."""
+    return in_background(teardown, netns, ifname)
 
 
 @record

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 from collections.abc import Mapping
 
 from calico.cni.errors import CALICO_FAILURE, DECODE_FAILURE, CNIError
+from calico.cni.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def find_plugin(name: str, path: tuple[str, ...]) -> str:

@@ -26,19 +26,32 @@ def script(module: str, python: str, extra_path: list[str] | None) -> str:
 
 
 def site_paths(python: str) -> list[str] | None:
-    """The sys.path entries ``site`` adds for ``python`` (None if they cannot be determined)."""
+    """The sys.path entries ``site`` adds for ``python`` (None if they cannot be determined).
+
+    When ``python`` cannot import the plugin with its own ``site`` paths (another interpreter of
+    the same version, e.g. the distribution's optimised build), the installing interpreter's
+    paths are used instead, if ``python`` can import the plugin with them.
+    """
+    own = _extra_paths(python, python)
+    if own is None and os.path.realpath(python) != os.path.realpath(sys.executable):
+        return _extra_paths(sys.executable, python)
+    return own
+
+
+def _extra_paths(source: str, python: str) -> list[str] | None:
+    """What ``site`` adds to ``source``'s path, if ``python -IS`` can import the plugin with it."""
     code = "import json, sys; print(json.dumps(sys.path))"
     try:
-        full = json.loads(subprocess.run([python, "-I", "-c", code], capture_output=True, check=True,
+        full = json.loads(subprocess.run([source, "-I", "-c", code], capture_output=True, check=True,
                                          timeout=30).stdout)
-        bare = json.loads(subprocess.run([python, "-I", "-S", "-c", code], capture_output=True, check=True,
+        bare = json.loads(subprocess.run([source, "-I", "-S", "-c", code], capture_output=True, check=True,
                                          timeout=30).stdout)
-        check = subprocess.run([python, "-I", "-S", "-c",
-                                f"import sys; sys.path[1:1] = {[p for p in full if p not in bare]!r}; "
-                                "import calico.cni.main"], capture_output=True, timeout=30)
+        extra = [p for p in full if p and p not in bare]
+        check = subprocess.run([python, "-I", "-S", "-c", f"import sys; sys.path[1:1] = {extra!r}; "
+                                "import calico.cni.main, calico.cni.plugin"], capture_output=True, timeout=30)
     except (OSError, ValueError, subprocess.SubprocessError):
         return None
-    return [p for p in full if p and p not in bare] if check.returncode == 0 else None
+    return extra if check.returncode == 0 else None
 
 
 def install(bin_dir: str, python: str = sys.executable) -> list[str]:

@@ -7,11 +7,11 @@ interpreter start per pod when the configured IPAM is calico-ipam).
 from __future__ import annotations
 
 import ipaddress
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from calico.cni.errors import CALICO_FAILURE, INVALID_ENV, CNIError
+from calico.cni.logs import get_logger
 from calico.cni.result import IPConfig, Result, Route
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from calico.cni.netconf import NetConf
     from calico.datastore.base import Datastore
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def handle_id(network: str, container_id: str) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from calico.cni.errors import CNIError
-from calico.cni.main import PLUGIN_VERSION, _read_stdin, run
+from calico.cni.main import PLUGIN_VERSION, _read_stdin, finish, run
 
 
 async def _calico_ipam(req: Any, conf: Any, env: Mapping[str, str]) -> Any:
@@ -48,10 +48,7 @@ def main() -> None:
         print(exc.to_json("1.0.0"))
         sys.exit(1)
     code, text = run(env, data, _calico_ipam, "calico-ipam")
-    if text:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
-    sys.exit(code)
+    finish(code, text)
 
 
 if __name__ == "__main__":

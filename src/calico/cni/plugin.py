@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import _socket  # not socket: its enum set-up costs start-up time
 import ipaddress
-import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from calico.cni import dataplane
 from calico.cni.endpoint import add_profile, build_profile, build_wep
 from calico.cni.errors import CALICO_FAILURE, INVALID_CONFIG, NOT_AVAILABLE, CNIError
+from calico.cni.logs import get_logger
 from calico.cni.names import WepIds, host_veth_name, identifiers
 from calico.cni.netconf import CALICO_IPAM, DEFAULT_MTU, DEFAULT_MTU_FILE, NetConf
 from calico.cni.result import Interface, IPConfig, Result, host_address, parse_result
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from calico.cni.request import Request
     from calico.datastore.base import Datastore, KeyValue
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -190,12 +190,24 @@ async def _add_new(ds: Datastore, req: Request, conf: NetConf, ids: WepIds, mtu:
                               addresses=addresses, container_mac=dataplane.random_mac(),
                               allow_ip_forwarding=conf.allow_ip_forwarding)
         log.info("Calico CNI using IPs: %s", list(addresses))
-        dataplane.setup(plan)
-        networked = True
-        wep = build_wep(ids, ip_networks=list(addresses), profiles=[conf.name],
-                        interface_name=plan.host_ifname, mac=plan.container_mac,
-                        labels=dict(conf.labels), uid=new_uid(), created=now_rfc3339())
-        await write_wep(ds, wep)
+        # The kernel work runs on a thread while the endpoint is written (an etcd write): the two
+        # are independent, and each is a noticeable part of the pod's start-up. setup() removes
+        # what it created when it fails; an endpoint written for a failed setup is deleted again.
+        wait_setup = dataplane.in_background(dataplane.setup, plan)
+        wep_revision = 0
+        try:
+            wep = build_wep(ids, ip_networks=list(addresses), profiles=[conf.name],
+                            interface_name=plan.host_ifname, mac=plan.container_mac,
+                            labels=dict(conf.labels), uid=new_uid(), created=now_rfc3339())
+            wep_revision = await write_wep(ds, wep)
+        finally:
+            try:
+                wait_setup()
+                networked = True
+            except BaseException:
+                if wep_revision:
+                    await _delete_written_wep(ds, ids, wep_revision)
+                raise
         log.info("wrote WorkloadEndpoint %s/%s", ids.namespace, ids.wep_name())
     except BaseException:
         if networked and plan is not None:
@@ -214,6 +226,15 @@ async def _add_new(ds: Datastore, req: Request, conf: NetConf, ids: WepIds, mtu:
     )
 
 
+async def _delete_written_wep(ds: Datastore, ids: WepIds, revision: int) -> None:
+    from calico.cni.store import wep_key
+
+    try:
+        await ds.delete(wep_key(ids.namespace, ids.wep_name()), revision)
+    except Exception as exc:
+        log.error("deleting the endpoint after a failed ADD also failed: %s", exc)
+
+
 # ----------------------------------------------------------------------------------------------
 # DEL
 
@@ -230,23 +251,29 @@ async def cmd_del(req: Request, conf: NetConf, env: Mapping[str, str]) -> None:
         from calico.datastore.keys import handle_key
 
         handles = ipam_handles(conf, ids)
+    # The kernel part needs no datastore: it runs on a thread while the datastore work goes on
+    # (deleting a veth waits out RCU grace periods, the longest single step of a DEL).
+    wait_teardown = dataplane.teardown_in_background(req.netns, req.ifname)
+    ipam_error: CNIError | None = None
     try:
         ds, (wep_kv, *handle_kvs) = await connect_ready(
             conf, (wep_key(ids.namespace, ids.wep_name()), *(handle_key(h) for h in handles)))
-    except CNIError:
-        dataplane.teardown(req.netns, req.ifname)  # the kernel part needs no datastore
-        raise
-    try:
-        ipam_error: CNIError | None = None
         try:
-            absent = {h for h, kv in zip(handles, handle_kvs, strict=True) if kv is None}
-            await _ipam_del(ds, req, conf, ids, env, absent)
-        except CNIError as exc:
-            ipam_error = exc
-        await delete_found_wep(ds, decode(wep_kv), ids.namespace, ids.wep_name(), ids.container_id)
-    finally:
-        await ds.close()
-    dataplane.teardown(req.netns, req.ifname)
+            try:
+                absent = {h for h, kv in zip(handles, handle_kvs, strict=True) if kv is None}
+                await _ipam_del(ds, req, conf, ids, env, absent)
+            except CNIError as exc:
+                ipam_error = exc
+            await delete_found_wep(ds, decode(wep_kv), ids.namespace, ids.wep_name(), ids.container_id)
+        finally:
+            await ds.close()
+    except BaseException:
+        try:
+            wait_teardown()
+        except Exception as exc:
+            log.error("removing %s from %s also failed: %s", req.ifname, req.netns, exc)
+        raise
+    wait_teardown()
     if ipam_error is not None:
         raise ipam_error
 

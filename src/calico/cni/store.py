@@ -7,17 +7,17 @@ shared Datastore protocol, so the hot path imports neither the API models nor a 
 from __future__ import annotations
 
 import json
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from calico.cni.errors import CALICO_FAILURE, INVALID_CONFIG, TRY_AGAIN_LATER, CNIError
+from calico.cni.logs import get_logger
 
 if TYPE_CHECKING:
     from calico.cni.netconf import NetConf
     from calico.datastore.base import Datastore, KeyValue
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def datastore_config(conf: NetConf) -> Any:
@@ -158,8 +158,8 @@ async def get_wep(ds: Datastore, namespace: str, name: str) -> tuple[dict[str, A
     return (json.loads(kv.value), kv) if kv is not None else None
 
 
-async def write_wep(ds: Datastore, wep: dict[str, Any], revision: int | None = None) -> None:
-    """Create the endpoint (or update it at ``revision``); fails on a conflicting writer."""
+async def write_wep(ds: Datastore, wep: dict[str, Any], revision: int | None = None) -> int:
+    """Create the endpoint (or update it at ``revision``); its new revision. Fails on a conflicting writer."""
     from calico.datastore.base import AlreadyExists, DatastoreError
     from calico.datastore.keys import resource_key
 
@@ -168,9 +168,8 @@ async def write_wep(ds: Datastore, wep: dict[str, Any], revision: int | None = N
     value = json.dumps(wep, separators=(",", ":"))
     try:
         if revision is None:
-            await ds.create(key, value)
-        else:
-            await ds.update(key, value, revision)
+            return await ds.create(key, value)
+        return await ds.update(key, value, revision)
     except AlreadyExists:
         raise CNIError(CALICO_FAILURE, "error writing WorkloadEndpoint",
                        f"resource already exists: WorkloadEndpoint({meta['namespace']}/{meta['name']})") from None

@@ -1,8 +1,8 @@
 """A small etcd v3 client over etcd's JSON gateway (``/v3/kv/*``), for the short-lived plugin.
 
 Why: importing gRPC, protobuf and aetcd costs more than all of the plugin's kernel work, and the
-plugin's run time is part of every pod's start-up. This client needs only ``socket``, ``json`` and
-``base64``: one keep-alive HTTP/1.1 connection (TCP or unix socket, no TLS, no auth) serving the
+plugin's run time is part of every pod's start-up. This client needs only ``_socket``, ``json`` and
+``binascii``: one keep-alive HTTP/1.1 connection (TCP or unix socket, no TLS, no auth) serving the
 Datastore protocol's unary calls. Watches are not offered (a plugin never watches). Anything it
 cannot serve (https, client certificates, credentials) goes to the shared gRPC adapter instead.
 """
@@ -10,7 +10,7 @@ cannot serve (https, client certificates, credentials) goes to the shared gRPC a
 from __future__ import annotations
 
 import _socket
-import base64
+import binascii  # base64's codec without the base64 module (start-up time)
 import builtins
 import json
 from collections.abc import Sequence
@@ -23,11 +23,11 @@ if TYPE_CHECKING:
 
 
 def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
+    return binascii.b2a_base64(text.encode(), newline=False).decode()
 
 
 def _unb64(text: str | None) -> str:
-    return base64.b64decode(text or "").decode()
+    return binascii.a2b_base64(text or "").decode()
 
 
 def _prefix_end(prefix: str) -> str:
@@ -35,14 +35,29 @@ def _prefix_end(prefix: str) -> str:
     while raw:
         if raw[-1] < 0xFF:
             raw[-1] += 1
-            return base64.b64encode(bytes(raw)).decode()
+            return binascii.b2a_base64(bytes(raw), newline=False).decode()
         raw.pop()
-    return base64.b64encode(b"\0").decode()
+    return binascii.b2a_base64(b"\0", newline=False).decode()
 
 
 def _kv(doc: dict[str, Any]) -> KeyValue:
     return KeyValue(key=_unb64(doc.get("key")), value=_unb64(doc.get("value")),
                     mod_revision=int(doc.get("mod_revision", 0)), create_revision=int(doc.get("create_revision", 0)))
+
+
+def _tcp_connect(host: str, port: int, timeout: float) -> _socket.socket:
+    """``socket.create_connection`` with ``_socket`` (the socket module's import costs start-up time)."""
+    error: OSError | None = None
+    for family, kind, proto, _, addr in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(addr)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error or OSError(f"getaddrinfo returned nothing for {host}")
 
 
 class GatewayError(Exception):
@@ -79,9 +94,7 @@ class EtcdJsonDatastore:
                     host, _, port = hostport.rpartition(":")
                     if not host:
                         host, port = hostport, "2379"
-                    import socket as socket_module
-
-                    sock = socket_module.create_connection((host.strip("[]"), int(port)), timeout=self.timeout)
+                    sock = _tcp_connect(host.strip("[]"), int(port), self.timeout)
                     self._host = hostport
                 return sock
             except OSError as exc:

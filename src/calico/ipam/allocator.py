@@ -14,10 +14,10 @@ from __future__ import annotations
 import _socket  # socket.gethostname without the socket module's import cost
 import functools
 import ipaddress
-import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from calico.datastore import keys
 from calico.datastore.base import Datastore
@@ -59,7 +59,21 @@ from calico.ipam.model import (
 )
 from calico.ipam.store import Cmp, Delete, Get, Put, TxnStore, prefix_end
 
-log = logging.getLogger(__name__)
+
+class _LazyLogger:
+    """``logging.getLogger(__name__)``, resolved on first use.
+
+    The CNI plugin imports this module on every pod start-up and rarely logs from it; importing
+    ``logging`` up front would cost it several milliseconds each time.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        import logging
+
+        return getattr(logging.getLogger(__name__), name)
+
+
+log = _LazyLogger()
 
 MAX_ATTEMPTS = 100  # CAS retries per block write, as Calico
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
