@@ -336,7 +336,9 @@ class Bench:
                 pr = self.probe(src_ns, DST_IP, 9200, not deny)
                 t0 = time.time()
                 self.store.apply(pol)
+                t_written = time.time()
                 (lat_deny if deny else lat_allow).append(self.probe_result(pr) - t0)
+                self.samples.append(("policy", t0, t_written, t0 + (lat_deny if deny else lat_allow)[-1]))
         finally:
             stop_process(srv)
             self.store.delete("GlobalNetworkPolicy", "flip")

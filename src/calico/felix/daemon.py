@@ -243,14 +243,12 @@ class Felix:
                 wake = min([*due.values(), retry_at or float("inf"), time.monotonic() + 10.0])
                 with contextlib.suppress(TimeoutError):
                     item = await asyncio.wait_for(self.queue.get(), max(0.0, wake - time.monotonic()))
-                    self._handle(dp, cfg, item)
-                    dirty = True
+                    dirty = self._handle(dp, cfg, item)
             # Coalesce everything already queued.
             batch = 0
             while not self.queue.empty():
-                self._handle(dp, cfg, self.queue.get_nowait())
+                dirty = self._handle(dp, cfg, self.queue.get_nowait()) or dirty
                 batch += 1
-                dirty = True
             if batch:
                 metrics.MSG_BATCH_SIZE.observe(batch)
             now = time.monotonic()
@@ -304,11 +302,11 @@ class Felix:
             if dp.needs_apply:
                 dirty = True
 
-    def _handle(self, dp: Any, cfg: FelixConfig, item: tuple[str, Any]) -> None:
+    def _handle(self, dp: Any, cfg: FelixConfig, item: tuple[str, Any]) -> bool:
+        """Feed one queue item to the dataplane; True if an apply is needed."""
         kind, payload = item
         if kind == "iface":
-            dp.on_iface_event(payload)
-            return
+            return bool(dp.on_iface_event(payload))
         for msg in payload:
             if isinstance(msg, m.ConfigUpdate):
                 new = self._effective_config(msg)
@@ -321,6 +319,7 @@ class Felix:
                 continue
             metrics.MESSAGES.labels(type(msg).__name__).inc()
             dp.on_update(msg)
+        return True
 
     # --- metrics read at scrape time ------------------------------------------------------------
     def _metric_samples(self) -> dict[str, tuple[str, str, dict[tuple[tuple[str, str], ...], float]]]:

@@ -56,3 +56,20 @@ def test_routes_chains_and_status(one_host) -> None:  # type: ignore[no-untyped-
     doc = json.loads(status)
     assert set(doc) == {"time", "uptime", "first_update"}
     assert h.run("cat", f"/proc/sys/net/ipv4/conf/{w1.iface}/proxy_arp").stdout.strip() == "1"
+
+
+def test_ipv6_support_programs_ip6tables_too(one_host) -> None:  # type: ignore[no-untyped-def]
+    """With Ipv6Support=true the same chains go into ip6tables and IPv4 keeps working."""
+    from tests.fv.felix.support import Checker
+
+    c = one_host
+    h6 = c.add_host("felix-6", 6, FELIX_IPV6SUPPORT="true")
+    x1 = c.add_workload(h6, "x1", "10.65.6.1")
+    x2 = c.add_workload(h6, "x2", "10.65.6.2")
+    h6.wait_felix_in_sync()
+    cc = Checker()
+    cc.some(x1, x2)
+    cc.check()
+    save6 = h6.run("ip6tables-save", "-t", "filter").stdout
+    assert f":cali-tw-{x1.iface}" in save6 and "cali-to-wl-dispatch" in save6
+    assert h6.run("cat", f"/proc/sys/net/ipv6/conf/{x1.iface}/accept_ra").stdout.strip() == "0"

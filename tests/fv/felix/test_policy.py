@@ -281,3 +281,29 @@ def test_endpoint_deletion_removes_routes_and_chains(cluster: Cluster) -> None:
     cc = Checker()
     cc.none(w(cluster, "w1"), extra, proto="icmp")
     cc.check()
+
+
+def test_port_ranges_not_ports_and_udp(cluster: Cluster, pols: Any) -> None:
+    w1, w2 = w(cluster, "w1"), w(cluster, "w2")
+    pols(policy("ranges", {"selector": "name == 'w2'", "types": ["Ingress"],
+                           "ingress": [{"action": "Allow", "protocol": "TCP",
+                                        "destination": {"ports": ["8050:8059"], "notPorts": [8056]}},
+                                       {"action": "Allow", "protocol": "UDP", "destination": {"ports": [8056]}}]}))
+    cc = Checker()
+    cc.some(w1, w2, 8055)  # in the range
+    cc.none(w1, w2, 8056)  # in the range but excluded by notPorts
+    cc.some(w1, w2, 8056, "udp")
+    cc.none(w1, w2, 8055, "udp")
+    cc.check()
+
+
+def test_log_action_then_allow(cluster: Cluster, pols: Any) -> None:
+    w1, w2 = w(cluster, "w1"), w(cluster, "w2")
+    a = cluster.hosts[0]
+    pols(policy("logged", {"selector": "name == 'w2'", "types": ["Ingress"],
+                           "ingress": [{"action": "Log"}, {"action": "Allow"}]}))
+    wait_until(lambda: "LOG --log-prefix" in a.iptables_save() and "calico-packet" in a.iptables_save(),
+               timeout=10, what="LOG rule")
+    cc = Checker()
+    cc.some(w1, w2)  # Log continues to the next rule
+    cc.check()

@@ -136,7 +136,14 @@ class Dataplane:
         for mgr in self.managers:
             mgr.on_update(msg)
 
-    def on_iface_event(self, ev: object) -> None:
+    def on_iface_event(self, ev: object) -> bool:
+        """Record a link/address change; True if it can change the kernel state we want (an
+        endpoint's or host endpoint's interface, a route's device, the VXLAN parent), so a burst of
+        events for unrelated interfaces (a CNI plugin wiring a pod) costs no apply."""
+        name = getattr(ev, "name", "")
+        relevant = bool(name) and (name in self.endpoint_mgr._owner or bool(self.hostep_mgr.heps)
+                                   or self.vxlan_mgr.enabled or self.ipip_mgr.enabled
+                                   or any(rt.routes_for(name) for rt in self.ctx.routes.values()))
         if isinstance(ev, ifacemon.LinkEvent):
             if ev.present:
                 self.ctx.links[ev.name] = (ev.index, ev.up)
@@ -149,9 +156,10 @@ class Dataplane:
         elif isinstance(ev, ifacemon.AddrEvent):
             self.ctx.addrs[ev.name] = ev.addrs
         else:
-            return
+            return False
         self.hostep_mgr.on_iface_change()
         self.vxlan_mgr.on_iface_change()
+        return relevant
 
     # --- refresh (drift repair) -------------------------------------------------------------------
     def refresh_iptables(self) -> None:
