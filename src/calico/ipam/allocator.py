@@ -11,9 +11,9 @@ revisions the cache was built from, so a stale cache makes a write fail, never g
 
 from __future__ import annotations
 
-import _socket  # socket.gethostname without the socket module's import cost
 import functools
 import ipaddress
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -268,7 +268,7 @@ class IPAMClient:
         All or nothing: if the request cannot be met in full, whatever this call took is
         released again and NoFreeAddresses (or the specific error) is raised.
         """
-        host = host or _socket.gethostname()
+        host = host or os.uname().nodename
         attr = Attribute(handle, dict(attrs or {}))
         result = AssignResult()
         try:
@@ -484,7 +484,7 @@ class IPAMClient:
     async def assign_ip(self, ip: str | IPAddress, handle: str | None, attrs: Mapping[str, str] | None,
                         host: str | None = None) -> IPInterface:
         """Assign exactly ``ip`` (a static address); its block is claimed for ``host`` if unclaimed."""
-        host = host or _socket.gethostname()
+        host = host or os.uname().nodename
         addr = _parse_ip(ip)
         attr = Attribute(handle, dict(attrs or {}))
         for _ in range(MAX_ATTEMPTS):
@@ -526,7 +526,7 @@ class IPAMClient:
 
     # ================================================================== release
     async def _block_for_ip(self, addr: IPAddress) -> str | None:
-        env = self._env or await self._env_for(_socket.gethostname())
+        env = self._env or await self._env_for(os.uname().nodename)
         pool = env.pool_containing(addr)
         if pool is not None:
             cidr = str(block_cidr_for(addr, pool.block_size))
