@@ -190,24 +190,15 @@ async def _add_new(ds: Datastore, req: Request, conf: NetConf, ids: WepIds, mtu:
                               addresses=addresses, container_mac=dataplane.random_mac(),
                               allow_ip_forwarding=conf.allow_ip_forwarding)
         log.info("Calico CNI using IPs: %s", list(addresses))
-        # The kernel work runs on a thread while the endpoint is written (an etcd write): the two
-        # are independent, and each is a noticeable part of the pod's start-up. setup() removes
-        # what it created when it fails; an endpoint written for a failed setup is deleted again.
-        wait_setup = dataplane.in_background(dataplane.setup, plan)
-        wep_revision = 0
-        try:
-            wep = build_wep(ids, ip_networks=list(addresses), profiles=[conf.name],
-                            interface_name=plan.host_ifname, mac=plan.container_mac,
-                            labels=dict(conf.labels), uid=new_uid(), created=now_rfc3339())
-            wep_revision = await write_wep(ds, wep)
-        finally:
-            try:
-                wait_setup()
-                networked = True
-            except BaseException:
-                if wep_revision:
-                    await _delete_written_wep(ds, ids, wep_revision)
-                raise
+        # The kernel work comes first, then the endpoint, as Calico's plugin does: Felix acts on
+        # the endpoint as soon as it is written (it adds the /32 route itself), so writing it while
+        # the veth and route are still being made races Felix for the host route.
+        dataplane.setup(plan)
+        networked = True
+        wep = build_wep(ids, ip_networks=list(addresses), profiles=[conf.name],
+                        interface_name=plan.host_ifname, mac=plan.container_mac,
+                        labels=dict(conf.labels), uid=new_uid(), created=now_rfc3339())
+        await write_wep(ds, wep)
         log.info("wrote WorkloadEndpoint %s/%s", ids.namespace, ids.wep_name())
     except BaseException:
         if networked and plan is not None:
@@ -224,15 +215,6 @@ async def _add_new(ds: Datastore, req: Request, conf: NetConf, ids: WepIds, mtu:
         routes=ipam_result.routes,
         dns=ipam_result.dns,
     )
-
-
-async def _delete_written_wep(ds: Datastore, ids: WepIds, revision: int) -> None:
-    from calico.cni.store import wep_key
-
-    try:
-        await ds.delete(wep_key(ids.namespace, ids.wep_name()), revision)
-    except Exception as exc:
-        log.error("deleting the endpoint after a failed ADD also failed: %s", exc)
 
 
 # ----------------------------------------------------------------------------------------------
