@@ -1,5 +1,5 @@
-"""Behaviour Calico has that this tree does not yet get right; each is an xfail naming the cause,
-so a fix shows up as XPASS (strict) and the marker can go."""
+"""Former known gaps, now fixed and kept as regression tests (new gaps: add a strict xfail naming the
+cause, so a fix shows up as XPASS and the marker can go)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from tests.fv.felix.support import Checker, policy
 pytestmark = [pytest.mark.needs_etcd, pytest.mark.needs_root]
 
 
-@pytest.mark.xfail(strict=True, reason="rule renderer emits '--source A ! --source B' for nets + notNets, which "
-                                       "iptables-restore rejects (needs Calico's match blocks); Felix then fails "
-                                       "closed and exits 1")
 def test_nets_with_not_nets(cluster_factory: Any) -> None:
+    """nets + notNets on one side used to render '--source A ! --source B', which iptables-restore
+    rejects (Felix then failed closed and exited 1); it is now a Calico match block."""
     c: Cluster = cluster_factory()
     default_profile(c.store)
     pool(c.store)

@@ -121,6 +121,33 @@ def test_multiple_nets_use_a_net_set_and_ports_split() -> None:
     assert v6[0].startswith("-p tcp --source fd00::/8 ")
 
 
+def test_positive_and_negated_matches_on_one_side() -> None:
+    """iptables takes one --source/--destination and one -p per rule: a single CIDR plus a single
+    negated CIDR becomes Go Felix's match block; lists of several CIDRs are IP sets; protocol plus
+    notProtocol folds."""
+    rules = (ParsedRule("allow", src_net=("10.65.0.40/29",), not_src_net=("10.65.0.43/32",)),
+             ParsedRule("deny", src_net=("10.0.0.0/8", "10.9.0.0/16"), not_src_net=("10.0.0.1/32",),
+                        dst_net=("10.3.0.0/16",), not_dst_net=("10.3.1.0/24", "10.3.2.0/24")),
+             ParsedRule("allow", protocol="tcp", not_protocol="udp"),
+             ParsedRule("allow", protocol="6", not_protocol="tcp"),
+             ParsedRule("deny", protocol="icmp", icmp_type=8, not_icmp_type=8, not_icmp_code=1))
+    pi = lines(R.policy_chains(P1, ParsedPolicy(inbound_rules=rules), 4)[0])
+    srcset = ipset_name(net_set_id(("10.0.0.0/8", "10.9.0.0/16")), 4)
+    dstset = ipset_name(net_set_id(("10.3.1.0/24", "10.3.2.0/24")), 4)
+    assert pi == [
+        '-m comment --comment "Policy p1 ingress" --jump MARK --set-mark 0x40000/0xc0000',
+        "--source 10.65.0.43/32 --jump MARK --set-mark 0/0x40000",
+        "--source 10.65.0.40/29 -m mark --mark 0x40000/0x40000 --jump MARK --set-mark 0x10000/0x10000",
+        "-m mark --mark 0x10000/0x10000 --jump RETURN",
+        f"-m set --match-set {srcset} src --destination 10.3.0.0/16 ! --source 10.0.0.1/32 "
+        f"-m set ! --match-set {dstset} dst --jump DROP",
+        "-p tcp --jump MARK --set-mark 0x10000/0x10000",
+        "-m mark --mark 0x10000/0x10000 --jump RETURN",
+        # protocol 6 and not tcp: never matches, nothing rendered
+        "-p icmp -m icmp --icmp-type 8 -m icmp ! --icmp-type 8/1 --jump DROP",
+    ]
+
+
 def test_workload_endpoint_chain_template() -> None:
     ep = WorkloadEndpointInfo(
         state="active", name="cali1", profile_ids=("prof1",), ipv4_nets=("10.0.0.1/32",),
@@ -250,6 +277,7 @@ def test_workload_dispatch_is_fail_closed_and_binned() -> None:
 
 
 def test_static_chains_and_hooks() -> None:
+    c = '-m comment --comment "Accept established workload traffic before dispatch"'
     cfg = RenderConfig(ipip_enabled=True, vxlan_enabled=True, default_endpoint_to_host_action="ACCEPT",
                        failsafe_inbound=(ProtoPort.parse("tcp:22"), ProtoPort.parse("udp:10.0.0.0/8:68")))
     r = RuleRenderer(cfg)
@@ -269,6 +297,10 @@ def test_static_chains_and_hooks() -> None:
     # raw failsafe-in also lets replies to outbound failsafe flows through
     assert "-p udp -m multiport --source-ports 53 --jump ACCEPT" in lines(raw["cali-failsafe-in"])
     assert r.kernel_hooks(4)["filter"]["FORWARD"][0].render() == "--jump cali-FORWARD"
+    # without host endpoints raw and mangle hooks do no work: only VXLAN's NOTRACK keeps raw
+    assert set(r.kernel_hooks(4, host_endpoints=False)) == {"raw", "nat", "filter"}
+    assert set(R.kernel_hooks(4, host_endpoints=False)) == {"nat", "filter"}
+    assert set(R.kernel_hooks(4)) == {"raw", "mangle", "nat", "filter"}
     assert "POSTROUTING" not in r.kernel_hooks(4)["nat"]
     assert [x.render() for x in r.kernel_appends(4)["filter"]["FORWARD"]] == [
         '-m mark --mark 0x10000/0x10000 -m comment --comment "Policy explicitly accepted packet." --jump ACCEPT',
@@ -278,6 +310,16 @@ def test_static_chains_and_hooks() -> None:
             "-m addrtype --src-type LOCAL --jump MASQUERADE") in lines(nat["cali-POSTROUTING"])
     # default: Drop, and no IPv6 ICMP exceptions in v4
     default = by_name(R.static_chains(6)["filter"])
+    # established workload traffic is accepted before the dispatch trees; workload packets leave
+    # raw at once
+    assert lines(default["cali-FORWARD"])[:2] == [
+        f"--in-interface cali+ -m conntrack --ctstate RELATED,ESTABLISHED {c} --jump ACCEPT",
+        f"--out-interface cali+ -m conntrack --ctstate RELATED,ESTABLISHED {c} --jump ACCEPT"]
+    assert lines(by_name(R.static_chains(4)["raw"])["cali-PREROUTING"]) == [
+        "--in-interface cali+ --jump RETURN", "--jump MARK --set-mark 0/0xf0000", "--jump cali-from-host-endpoint",
+        "-m mark --mark 0x10000/0x10000 --jump ACCEPT"]
+    strict = RuleRenderer(RenderConfig(conntrack_fast_path=False)).static_chains(4)["filter"]
+    assert "conntrack" not in " ".join(lines(by_name(strict)["cali-FORWARD"]))
     assert lines(default["cali-wl-to-host"])[-1] == \
         '-m comment --comment "Configured DefaultEndpointToHostAction" --jump DROP'
     assert lines(default["cali-wl-to-host"])[0] == "-p 58 -m icmp6 --icmpv6-type 130 --jump ACCEPT"
@@ -393,7 +435,8 @@ def test_rule_text_hashes_match_go_felix() -> None:
     assert append_hashes("FORWARD", R.kernel_appends(4)["filter"]["FORWARD"]) == (
         "S93hcgKJrXEqnTfs", "mp77cMpurHhyjLrM")
     assert append_hashes("POSTROUTING", R.kernel_appends(4)["nat"]["POSTROUTING"]) == ("0i8pjzKKPyA34aQD",)
-    flt = by_name(R.static_chains(4)["filter"])
+    # cali-FORWARD as Go Felix writes it (without this port's conntrack fast path, see below)
+    flt = by_name(RuleRenderer(RenderConfig(conntrack_fast_path=False)).static_chains(4)["filter"])
     assert chain_hashes(flt["cali-FORWARD"]) == (
         "vjrMJCRpqwy5oRoX", "A_sPAO0mcxbT9mOV", "8ZoYfO5HKXWbB3pk", "jdEuaPBe14V2hutn", "12bc6HljsMKsmfr-")
     assert chain_hashes(flt["cali-INPUT"]) == (

@@ -47,6 +47,21 @@ RULES = (
     ParsedRule("allow", not_protocol="udp", not_dst_named_port_ip_set_ids=("n:abc",)),
     ParsedRule("allow", protocol="sctp", src_ports=(PortRange(5000, 5001),)),
     ParsedRule("deny", protocol="132"),
+    # positive + negated on the same side (iptables allows one --source/--destination per rule)
+    ParsedRule("allow", src_net=("10.65.0.40/29",), not_src_net=("10.65.0.43/32",)),
+    ParsedRule("deny", protocol="tcp", src_net=("10.0.0.0/8", "fd00::/8"), not_src_net=("10.1.0.0/16", "fd00:1::/64"),
+               dst_net=("10.2.0.0/16",), not_dst_net=("10.2.3.0/24",), dst_ports=(PortRange(80, 80),)),
+    ParsedRule("log", src_net=("10.0.0.0/8", "10.9.0.0/16"), not_src_net=("10.0.0.1/32",),
+               dst_net=("10.3.0.0/16",), not_dst_net=("10.3.1.0/24", "10.3.2.0/24")),
+    ParsedRule("pass", src_ip_set_ids=("s:xyz",), not_src_ip_set_ids=("s:uvw",), dst_ip_set_ids=("s:xyz",),
+               not_dst_ip_set_ids=("s:uvw",)),
+    ParsedRule("allow", protocol="tcp", src_ports=(PortRange(1000, 2000),), not_src_ports=(PortRange(1500, 1500),),
+               dst_ports=(PortRange(80, 90),), not_dst_ports=(PortRange(85, 85),),
+               dst_named_port_ip_set_ids=("n:abc",), not_dst_named_port_ip_set_ids=("n:def",)),
+    ParsedRule("allow", protocol="tcp", not_protocol="udp"),
+    ParsedRule("allow", protocol="6", not_protocol="tcp"),
+    ParsedRule("deny", protocol="icmp", icmp_type=8, not_icmp_type=8, not_icmp_code=1),
+    ParsedRule("deny", protocol="icmpv6", icmp_type=128, not_icmp_type=129),
 )
 POLICY = ParsedPolicy(inbound_rules=RULES, outbound_rules=RULES)
 

@@ -278,3 +278,43 @@ def test_shared_policy_group_survives_removal_of_one_user(lab: Lab) -> None:
     gone = owned.set("calib", [], also=r.workload_dispatch_chains([e.name for e in lab.dp.weps.values()], 4))
     assert group in gone
     assert f":{group} " not in lab.host.run("iptables-save", "-t", "filter").stdout
+
+
+def test_positive_and_negated_matches_judge_packets(lab: Lab) -> None:
+    """nets+notNets (source and destination), ports+notPorts with a named port, selector+notSelector,
+    protocol+notProtocol and icmp+notICMP: each rendered as valid iptables with the AND-NOT meaning."""
+    def ingress(*rules: dict[str, object]) -> None:
+        lab.update(gnp("mix", "role == 'b'", ingress=list(rules)))
+
+    lab.update(KNS, WA, WB)
+    ingress({"action": "Allow", "source": {"nets": ["10.65.0.0/29"], "notNets": [f"{A_IP}/32"]}})
+    lab.expect_tcp("a", B_IP, 8080, False)
+    ingress({"action": "Allow", "source": {"nets": ["10.65.0.0/29"], "notNets": ["10.65.0.5/32"]}})
+    lab.expect_tcp("a", B_IP, 8080, True)
+    ingress({"action": "Allow", "protocol": "TCP", "destination": {"ports": [8080, "http"], "notPorts": [8080]}})
+    lab.expect_tcp("a", B_IP, 9090, True)
+    lab.expect_tcp("a", B_IP, 8080, False)
+    ingress({"action": "Allow", "source": {"selector": "has(role)", "notSelector": "role == 'a'"}})
+    lab.expect_tcp("a", B_IP, 8080, False)
+    ingress({"action": "Allow", "source": {"selector": "has(role)", "notSelector": "role == 'x'"}},
+            {"action": "Allow", "protocol": "TCP", "notProtocol": "UDP", "destination": {"ports": [9090]}},
+            {"action": "Allow", "protocol": "ICMP", "icmp": {"type": 8}, "notICMP": {"type": 8, "code": 1}})
+    lab.expect_tcp("a", B_IP, 8080, True)
+    ingress({"action": "Allow", "protocol": "TCP", "notProtocol": "UDP", "destination": {"ports": [9090]}},
+            {"action": "Allow", "protocol": "ICMP", "icmp": {"type": 8}, "notICMP": {"type": 8, "code": 1}})
+    lab.expect_tcp("a", B_IP, 9090, True)
+    lab.expect_tcp("a", B_IP, 8080, False)
+    lab.expect_ping("a", B_IP, True)
+    ingress({"action": "Allow", "protocol": "ICMP", "icmp": {"type": 8}, "notICMP": {"type": 8}})
+    lab.expect_ping("a", B_IP, False)
+
+    # destination side, egress of a: deny the /29 except b, then allow the rest
+    lab.update(("/calico/resources/v3/projectcalico.org/globalnetworkpolicies/mix", None),
+               gnp("egress-mix", "role == 'a'", egress=[
+                   {"action": "Deny", "destination": {"nets": ["10.65.0.0/29"], "notNets": [f"{B_IP}/32"]}},
+                   {"action": "Allow"}]))
+    lab.expect_tcp("a", B_IP, 8080, True)
+    lab.update(gnp("egress-mix", "role == 'a'", egress=[
+        {"action": "Deny", "destination": {"nets": ["10.65.0.0/29"], "notNets": ["10.65.0.7/32"]}},
+        {"action": "Allow"}]))
+    lab.expect_tcp("a", B_IP, 8080, False)

@@ -107,42 +107,70 @@ class _Skip(Exception):
     """The rule cannot match in this IP family: render nothing."""
 
 
+_PROTO_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "icmpv6": 58, "sctp": 132, "udplite": 136}
+
+
+def _proto_number(proto: str) -> str:
+    """Protocol as a number string when Calico knows its name (for comparing ``6`` with ``tcp``)."""
+    return str(_PROTO_NUMBERS.get(proto, proto))
+
+
 def _protocol_matches(rule: ParsedRule, ip_version: int) -> list[str]:
+    """``-p``/``! -p``.  iptables allows one ``-p`` per rule, so a protocol plus a notProtocol is
+    folded: the same protocol never matches (rule skipped), a different one is implied by ``-p``."""
     parts: list[str] = []
-    if rule.protocol:
-        proto = normalize_protocol(rule.protocol)
+    proto = normalize_protocol(rule.protocol) if rule.protocol else ""
+    if proto:
         fam = _proto_family(proto)
         if fam and fam != ip_version:
             raise _Skip
         parts.append(f"-p {_iptables_proto(proto)}")
     if rule.not_protocol:
-        proto = normalize_protocol(rule.not_protocol)
-        fam = _proto_family(proto)
+        not_proto = normalize_protocol(rule.not_protocol)
+        if proto:
+            if _proto_number(proto) == _proto_number(not_proto):
+                raise _Skip  # protocol X and not protocol X: matches nothing
+            return parts  # -p X already excludes every other protocol
+        fam = _proto_family(not_proto)
         if not fam or fam == ip_version:  # negating the other family's ICMP is always true
-            parts.append(f"! -p {_iptables_proto(proto)}")
+            parts.append(f"! -p {_iptables_proto(not_proto)}")
     return parts
 
 
-def _net_matches(rule: ParsedRule, ip_version: int) -> list[str]:
+def _net_matches(rule: ParsedRule, ip_version: int, cfg: RenderConfig) -> tuple[list[str], list[Rule]]:
+    """CIDR matches of the final rule, plus the match-block rules that must run before it.
+
+    iptables allows one ``--source`` and one ``--destination`` per rule (negated or not).  A list
+    of two or more CIDRs is an IP set (created by the calc graph), so only a single positive CIDR
+    and a single negated CIDR on the same side collide; then, as Go Felix does, the negated CIDR
+    becomes a match block: Scratch0 starts set, ``--source B`` clears it, and the final rule
+    requires it (felix.md §2.7)."""
     every = (*rule.src_net, *rule.dst_net, *rule.not_src_net, *rule.not_dst_net)
     if every and not _nets_for(every, ip_version):
         raise _Skip  # a rule whose CIDRs are all of the other family is that family's rule
     parts: list[str] = []
-    for flag, direction, nets, negate in (("--source", "src", rule.src_net, False),
-                                          ("--destination", "dst", rule.dst_net, False),
-                                          ("--source", "src", rule.not_src_net, True),
-                                          ("--destination", "dst", rule.not_dst_net, True)):
-        if not nets:
-            continue
-        fam = _nets_for(nets, ip_version)
-        if not fam:
-            if negate:
-                continue
+    negated: list[str] = []
+    block: list[Rule] = []
+    for flag, direction, pos, neg in (("--source", "src", rule.src_net, rule.not_src_net),
+                                      ("--destination", "dst", rule.dst_net, rule.not_dst_net)):
+        pos_fam = _nets_for(pos, ip_version) if pos else []
+        if pos and not pos_fam:
             raise _Skip  # positive match on nets of the other family only: never matches here
-        if negate and any(ipaddress.ip_network(n) == _CATCH_ALL[ip_version] for n in fam):
+        if pos_fam:
+            parts.append(_net_match(flag, pos, pos_fam, ip_version, False, direction))
+        neg_fam = _nets_for(neg, ip_version) if neg else []
+        if not neg_fam:
+            continue
+        if any(ipaddress.ip_network(n) == _CATCH_ALL[ip_version] for n in neg_fam):
             raise _Skip
-        parts.append(_net_match(flag, nets, fam, ip_version, negate, direction))
-    return parts
+        if len(neg_fam) == 1 and len(pos_fam) == 1:
+            block.append(Rule(f"{flag} {neg_fam[0]}", mark_clear(cfg.mark_scratch0)))
+        else:
+            negated.append(_net_match(flag, neg, neg_fam, ip_version, True, direction))
+    if block:
+        init = Rule("", f"--jump MARK --set-mark {cfg.mark_scratch0:#x}/{cfg.mark_scratch0 | cfg.mark_scratch1:#x}")
+        block.insert(0, init)
+    return parts + negated, block
 
 
 def _set_matches(rule: ParsedRule, ip_version: int) -> list[str]:
@@ -175,46 +203,57 @@ def _icmp_matches(rule: ParsedRule, ip_version: int) -> list[str]:
     return parts
 
 
-def rule_matches(rule: ParsedRule, ip_version: int) -> list[str]:
-    """The match strings for a rule, one per OR-alternative; empty if it cannot match in this family."""
+def rule_blocks(rule: ParsedRule, ip_version: int, cfg: RenderConfig | None = None) -> tuple[list[Rule], list[str]]:
+    """(match-block rules to run first, final match strings: one per OR-alternative).  Both empty
+    when the rule cannot match in this family."""
+    cfg = cfg or RenderConfig()
     if rule.ip_version and rule.ip_version != ip_version:
-        return []
+        return [], []
     try:
-        common = _protocol_matches(rule, ip_version) + _net_matches(rule, ip_version) + _set_matches(rule, ip_version)
+        proto = _protocol_matches(rule, ip_version)
+        nets, block = _net_matches(rule, ip_version, cfg)
+        sets = _set_matches(rule, ip_version)
     except _Skip:
-        return []
+        return [], []
     has_ports = bool(rule.src_ports or rule.dst_ports or rule.not_src_ports or rule.not_dst_ports)
     if has_ports and normalize_protocol(rule.protocol) not in PORT_PROTOCOLS:
-        return []  # validation forbids ports without TCP/UDP/SCTP; never render an invalid rule
+        return [], []  # validation forbids ports without TCP/UDP/SCTP; never render an invalid rule
     src_alts = _port_alternatives(rule.src_ports, rule.src_named_port_ip_set_ids, "source", "src", ip_version)
     dst_alts = _port_alternatives(rule.dst_ports, rule.dst_named_port_ip_set_ids, "destination", "dst", ip_version)
     negated = [f"-m multiport ! --source-ports {c}" for c in split_ports(rule.not_src_ports)]
     negated += [f"-m multiport ! --destination-ports {c}" for c in split_ports(rule.not_dst_ports)]
     icmp = _icmp_matches(rule, ip_version)
+    block_done = [match_mark_set(cfg.mark_scratch0)] if block else []
     out = []
     for src, dst in itertools.product(src_alts or [""], dst_alts or [""]):
-        parts = [*common, src, dst, *negated, *icmp]
+        parts = [*proto, *nets, *sets, src, dst, *negated, *icmp, *block_done]
         out.append(" ".join(p for p in parts if p))
-    return out
+    return block, out
+
+
+def rule_matches(rule: ParsedRule, ip_version: int) -> list[str]:
+    """The match strings for a rule, one per OR-alternative; empty if it cannot match in this family.
+    (Rules that need a match block also need ``rule_blocks``' leading rules.)"""
+    return rule_blocks(rule, ip_version)[1]
 
 
 def rule_to_iptables(rule: ParsedRule, ip_version: int, cfg: RenderConfig, *, deny_action: str) -> list[Rule]:
     """Render one Calico rule (all its OR-alternatives) with its action."""
-    matches = rule_matches(rule, ip_version)
+    block, matches = rule_blocks(rule, ip_version, cfg)
     if not matches:
         return []
     action = rule.action.lower()
     if action in ("allow", "pass", "next-tier"):
         bit = cfg.mark_accept if action == "allow" else cfg.mark_pass
-        return [*(Rule(m, mark_set(bit)) for m in matches), Rule(match_mark_set(bit), "--jump RETURN")]
+        return [*block, *(Rule(m, mark_set(bit)) for m in matches), Rule(match_mark_set(bit), "--jump RETURN")]
     if action == "deny":
-        return [Rule(m, f"--jump {deny_action}") for m in matches]
+        return [*block, *(Rule(m, f"--jump {deny_action}") for m in matches)]
     if action == "log":
         prefix = (rule.log_prefix or cfg.log_prefix)[:27].replace('"', "")
         limit = (f"-m limit --limit {cfg.log_rate_limit} --limit-burst {cfg.log_rate_limit_burst}"
                  if cfg.log_rate_limit else "")
         target = f'--jump LOG --log-prefix "{prefix}: " --log-level 5'
-        return [Rule(f"{m} {limit}".strip(), target) for m in matches]
+        return [*block, *(Rule(f"{m} {limit}".strip(), target) for m in matches)]
     raise ValueError(f"unknown rule action {rule.action!r}")
 
 

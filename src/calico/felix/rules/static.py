@@ -110,8 +110,17 @@ def _filter_input(cfg: RenderConfig, ip_version: int) -> Chain:
 
 
 def _filter_forward(cfg: RenderConfig) -> Chain:
-    rules = [Rule("", mark_clear(cfg.all_calico_marks & ~cfg.mark_accept)),
-             Rule(match_mark_clear(cfg.mark_accept), f"--jump {CHAIN_FROM_HEP_FORWARD}")]
+    rules: list[Rule] = []
+    if cfg.conntrack_fast_path and cfg.filter_allow_action == "ACCEPT":
+        # A workload flow is established only after its first packet passed dispatch and policy
+        # (and Felix deletes the conntrack entries of an endpoint whose route goes away), so its
+        # later packets can skip the dispatch trees.  Non-workload traffic is left to the host.
+        for flag in ("-i", "-o"):
+            rules += [Rule(f"{m} {_CT_ESTABLISHED}", "--jump ACCEPT",
+                           _c("Accept established workload traffic before dispatch"))
+                      for m in _wl_iface_matches(cfg, flag)]
+    rules += [Rule("", mark_clear(cfg.all_calico_marks & ~cfg.mark_accept)),
+              Rule(match_mark_clear(cfg.mark_accept), f"--jump {CHAIN_FROM_HEP_FORWARD}")]
     rules += [Rule(m, f"--jump {CHAIN_FROM_WL_DISPATCH}") for m in _wl_iface_matches(cfg, "-i")]
     rules += [Rule(m, f"--jump {CHAIN_TO_WL_DISPATCH}") for m in _wl_iface_matches(cfg, "-o")]
     rules.append(Rule("", f"--jump {CHAIN_TO_HEP_FORWARD}"))
@@ -151,11 +160,16 @@ def _wl_to_host(cfg: RenderConfig, ip_version: int) -> Chain:
 
 
 def _raw_chains(cfg: RenderConfig) -> list[Chain]:
-    pre: list[Rule] = [Rule("", mark_clear(cfg.all_calico_marks))]
+    """raw cali-PREROUTING / cali-OUTPUT.  Go Felix flags workload packets with Scratch0 and skips
+    the host-endpoint (untracked) dispatch for them; here they return at once: nothing in raw
+    applies to them (no untracked workload policy; anti-spoofing is in cali-fw-), so the hot path
+    costs one rule instead of four.  Their mark needs no clearing: a packet crossing from a
+    workload's namespace arrives with mark 0, and the filter chains clear it again anyway."""
+    pre: list[Rule] = [Rule(m, "--jump RETURN") for m in _wl_iface_matches(cfg, "-i")]
+    pre.append(Rule("", mark_clear(cfg.all_calico_marks)))
     if cfg.vxlan_enabled:
         pre.append(Rule(f"-p udp -m udp --dport {cfg.vxlan_port}", "--jump NOTRACK"))
-    pre += [Rule(m, mark_set(cfg.mark_scratch0)) for m in _wl_iface_matches(cfg, "-i")]
-    pre.append(Rule(match_mark_clear(cfg.mark_scratch0), f"--jump {CHAIN_FROM_HOST_ENDPOINT}"))
+    pre.append(Rule("", f"--jump {CHAIN_FROM_HOST_ENDPOINT}"))
     pre.append(Rule(match_mark_set(cfg.mark_accept), "--jump ACCEPT"))
     out: list[Rule] = [Rule("", mark_clear(cfg.all_calico_marks)), Rule("", f"--jump {CHAIN_TO_HOST_ENDPOINT}")]
     if cfg.vxlan_enabled:
@@ -200,11 +214,19 @@ def static_chains(cfg: RenderConfig, ip_version: int) -> dict[str, list[Chain]]:
     }
 
 
-def kernel_hooks(cfg: RenderConfig) -> dict[str, dict[str, list[Rule]]]:
-    """Jumps inserted (or appended, per ChainInsertMode) into the kernel chains."""
-    return {
-        RAW: {"PREROUTING": [Rule("", f"--jump {CHAIN_PREROUTING}")], "OUTPUT": [Rule("", f"--jump {CHAIN_OUTPUT}")]},
-        MANGLE: {"PREROUTING": [Rule("", f"--jump {CHAIN_PREROUTING}")]},
+def kernel_hooks(cfg: RenderConfig, host_endpoints: bool = True) -> dict[str, dict[str, list[Rule]]]:
+    """Jumps inserted (or appended, per ChainInsertMode) into the kernel chains.
+
+    With ``host_endpoints=False`` (no host endpoint exists) and no VXLAN, raw and mangle get no
+    hooks: their chains then only clear marks nothing reads and dispatch to empty host-endpoint
+    chains, yet every packet would pay for them (~2 rule evaluations per table)."""
+    hooks: dict[str, dict[str, list[Rule]]] = {}
+    if host_endpoints or cfg.vxlan_enabled:
+        hooks[RAW] = {"PREROUTING": [Rule("", f"--jump {CHAIN_PREROUTING}")],
+                      "OUTPUT": [Rule("", f"--jump {CHAIN_OUTPUT}")]}
+    if host_endpoints:
+        hooks[MANGLE] = {"PREROUTING": [Rule("", f"--jump {CHAIN_PREROUTING}")]}
+    return hooks | {
         NAT: {"PREROUTING": [Rule("", f"--jump {CHAIN_PREROUTING}")], "OUTPUT": [Rule("", f"--jump {CHAIN_OUTPUT}")]},
         FILTER: {"INPUT": [Rule("", f"--jump {CHAIN_FILTER_INPUT}")],
                  "FORWARD": [Rule("", f"--jump {CHAIN_FILTER_FORWARD}")],
