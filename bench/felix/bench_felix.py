@@ -108,6 +108,9 @@ class Bench:
         self.parts = "abcd"
         self.samples: list[tuple[str, float, float, float]] = []
         self.keep_log = ""
+        self.a_rounds = 3
+        self.d_rounds = 0  # (d): 0 = default (5, or 2 with --quick)
+        self.alt_src = ""
 
     # --- topology -------------------------------------------------------------------------------
     def netns(self, name: str) -> str:
@@ -191,12 +194,16 @@ class Bench:
                               "egress": [{"action": "Allow"}]}})
 
     # --- felix -------------------------------------------------------------------------------------
-    def start_felix(self) -> float:
+    def start_felix(self, src: str = "") -> float:
+        """Start calico-felix in the host namespace; ``src`` runs another source tree instead
+        (PYTHONPATH), for before/after comparisons of (a)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FELIX_", "ETCD_"))}
         env.update({"FELIX_FELIXHOSTNAME": "bfx-host", "ETCD_ENDPOINTS": self.etcd.unix_url,
                     "FELIX_LOGFILEPATH": "none", "FELIX_CONFIGFILE": str(self.tmp / "felix.cfg"),
                     "FELIX_REPORTINGINTERVALSECS": "0", "PYTHONUNBUFFERED": "1",
                     "FELIX_PROMETHEUSMETRICSENABLED": "true"})
+        if src:
+            env["PYTHONPATH"] = src
         t0 = time.time()
         with open(self.felix_log, "w") as log:
             self.felix = popen(HOST, [PY, "-m", "calico.felix.daemon"], env=env, stdout=log,
@@ -226,18 +233,50 @@ class Bench:
         return sum(1 for line in dump.splitlines() if line.startswith("-A "))
 
     # --- (a) ---------------------------------------------------------------------------------------
-    def cold_start(self, e: int, p: int, m: int) -> dict[str, Any]:
+    LOG_STAMPS = (("started", "Felix starting"), ("datastore_in_sync", "Datastore sync status: in-sync"),
+                  ("dataplane_start", "In sync with the datastore and interfaces"),
+                  ("programmed", "First dataplane apply complete"))
+
+    def log_times(self) -> dict[str, float]:
+        """Wall-clock time of Felix's start-up milestones, from its log's millisecond stamps."""
+        out: dict[str, float] = {}
+        for line in self.felix_log.read_text(errors="replace").splitlines():
+            m = re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{3}) ", line)
+            if not m:
+                continue
+            for key, text in self.LOG_STAMPS:
+                if key not in out and text in line:
+                    out[key] = time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1e3
+        return out
+
+    def cold_start(self, e: int, p: int, m: int, rounds: int = 1, alt_src: str = "") -> dict[str, Any]:
+        """Felix from ``exec`` to fully programmed, ``rounds`` times on a flushed kernel (rules, sets
+        and the workload routes); with ``alt_src``, rounds of that source tree alternate with the
+        current one (the last run is always the current tree, left running for (b)-(d))."""
         self.stop_felix()
         self.flush_kernel(HOST)
         self.write_state(e, p, m)
-        t0 = time.time()
-        self.start_felix()
-        sync = wait_until(self.felix_in_sync, timeout=600, interval=0.05, what="felix cold start")
-        total = time.time() - t0
-        apply_s, since_start = sync
-        rules = self.rule_count()
-        return {"endpoints": e, "policies": p, "members": m, "exec_to_programmed_s": total,
-                "first_apply_s": apply_s, "felix_start_to_programmed_s": since_start, "rules": rules}
+        order = [w for _ in range(rounds) for w in (("alt", "current") if alt_src else ("current",))]
+        runs: dict[str, list[dict[str, float]]] = {"current": [], "alt": []}
+        for which in order:
+            self.stop_felix()
+            self.flush_kernel(HOST)
+            nx(HOST, "ip", "route", "flush", "root", "10.64.0.0/10", "proto", "boot")  # the workload routes only
+            t0 = self.start_felix(alt_src if which == "alt" else "")
+            sync = wait_until(self.felix_in_sync, timeout=600, interval=0.01, what="felix cold start")
+            stamps = self.log_times()
+            run = {"first_apply_s": sync[0], "load_avg_1m": os.getloadavg()[0]}
+            run.update({f"exec_to_{k}_s": v - t0 for k, v in stamps.items()})
+            run["in_sync_to_programmed_s"] = stamps["programmed"] - stamps["datastore_in_sync"]
+            runs[which].append(run)
+            print(f"  (a) {which} E={e} P={p}: {json.dumps({k: round(v, 3) for k, v in run.items()})}", flush=True)
+
+        def med(rs: list[dict[str, float]]) -> dict[str, float]:
+            return {k: statistics.median(r[k] for r in rs) for k in rs[0]} if rs else {}
+
+        return {"endpoints": e, "policies": p, "members": m, "rounds": rounds, **med(runs["current"]),
+                "exec_to_programmed_s": med(runs["current"])["exec_to_programmed_s"],
+                "rules": self.rule_count(), "alt": med(runs["alt"]), "runs": runs}
 
     def raw_restore(self) -> dict[str, float]:
         ipsets = nx(HOST, "ipset", "save")
@@ -382,17 +421,28 @@ class Bench:
         """Alternate the two states (Felix's exact rules and sets, replayed; no rules at all) so load
         changes on this shared machine hit both alike; medians per state."""
         self.stop_felix()
+        # the host's default route (proxy ARP for 169.254.1.1 needs it; a ``route flush proto boot``
+        # removes it) and the workloads' routes as Felix programs them, in case they were removed
+        nx(HOST, "ip", "route", "replace", "default", "via", "10.200.0.2")
+        for name, ip in (("src", SRC_IP), ("dst", DST_IP)):
+            nx(HOST, "ip", "route", "replace", f"{ip}/32", "dev", veth_name("cali", name), "scope", "link",
+               "proto", "boot")
         ipsets = nx(HOST, "ipset", "save")
         tables = "".join(nx(HOST, "iptables-save", "-t", t) for t in ("raw", "mangle", "nat", "filter"))
         rules = sum(1 for line in tables.splitlines() if line.startswith("-A "))
-        states = ("with_policy", "ct_only", "no_rules")
+        # Go Felix's exact layout for comparison: the same rules minus this port's conntrack fast
+        # path at the top of cali-FORWARD (RenderConfig.conntrack_fast_path)
+        go_layout = "".join(line for line in tables.splitlines(keepends=True)
+                            if "Accept established workload traffic before dispatch" not in line)
+        states = ("with_policy", "go_layout", "ct_only", "no_rules")
         per: dict[str, list[dict[str, float]]] = {s: [] for s in states}
-        for r in range(2 if self.quick else 5):
+        load_before = os.getloadavg()
+        for r in range(self.d_rounds or (2 if self.quick else 5)):
             for state in states if r % 2 == 0 else tuple(reversed(states)):
                 self.flush_kernel(HOST)
-                if state == "with_policy":
+                if state in ("with_policy", "go_layout"):
                     nx(HOST, "ipset", "restore", input=ipsets)
-                    nx(HOST, "iptables-restore", input=tables)
+                    nx(HOST, "iptables-restore", input=tables if state == "with_policy" else go_layout)
                 elif state == "ct_only":  # the floor of any stateful firewall: one conntrack rule
                     nx(HOST, "iptables", "-A", "FORWARD", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED",
                        "-j", "ACCEPT")
@@ -400,7 +450,12 @@ class Bench:
                 print(f"  (d) round {r} {state}: {res}", flush=True)
                 per[state].append(res)
         med = {state: {k: statistics.median(x[k] for x in runs) for k in runs[0]} for state, runs in per.items()}
+        # per-round ratios (each round measures every state back to back): less sensitive to load drift
+        paired = {k: statistics.median(a[k] / b[k] for a, b in zip(per["with_policy"], per["no_rules"], strict=True))
+                  for k in per["no_rules"][0]}
         return {**med, "rules_in_path_table": rules, "rounds": len(per["no_rules"]),
+                "load_avg_before": load_before, "load_avg_after": os.getloadavg(), "paired_ratios": paired,
+                "ratios_go_layout": {k: med["go_layout"][k] / med["no_rules"][k] for k in med["no_rules"]},
                 "ratios": {k: med["with_policy"][k] / med["no_rules"][k] for k in med["no_rules"]},
                 "ratios_ct_only": {k: med["ct_only"][k] / med["no_rules"][k] for k in med["no_rules"]},
                 "ratios_vs_ct_only": {k: med["with_policy"][k] / med["ct_only"][k] for k in med["no_rules"]}}
@@ -412,16 +467,27 @@ class Bench:
         dst_ns, _ = self.workload("dst", DST_IP)
         names = [veth_name("cali", f"e{n}") for n in range(1, self.E - 1)]
         self.fake_ifaces(names)
+        # Python start-up as an installed package has it: byte-compiled (this environment may set
+        # PYTHONDONTWRITEBYTECODE, so stale bytecode would otherwise be recompiled at every start).
+        sh(PY, "-m", "compileall", "-q", str(REPO / "src"), *([self.alt_src] if self.alt_src else []), check=False)
         half = self.cold_start(self.E // 2, self.P // 2, self.M) if "a" in self.parts else {"rules": 1}
         print(f"(a) half size: {half}", flush=True)
-        full = self.cold_start(self.E, self.P, self.M)
+        rounds = self.a_rounds if "a" in self.parts else 1
+        full = self.cold_start(self.E, self.P, self.M, rounds=rounds, alt_src=self.alt_src if "a" in self.parts else "")
         print(f"(a) full size: {full}", flush=True)
         raw = self.raw_restore()
         print(f"(a) raw restore of the same state: {raw}", flush=True)
         self.results["cold_start"] = {"half": half, "full": full, **raw,
                                       "ratio_felix_vs_raw": full["first_apply_s"] / raw["raw_restore_s"],
+                                      "ratio_in_sync_vs_raw": full["in_sync_to_programmed_s"] / raw["raw_restore_s"],
                                       "ratio_exec_vs_raw": full["exec_to_programmed_s"] / raw["raw_restore_s"],
                                       "rules_ratio_full_vs_half": full["rules"] / half["rules"]}
+        if full["alt"]:
+            alt = full["alt"]
+            self.results["cold_start"]["alt_ratios"] = {
+                "ratio_felix_vs_raw": alt["first_apply_s"] / raw["raw_restore_s"],
+                "ratio_in_sync_vs_raw": alt["in_sync_to_programmed_s"] / raw["raw_restore_s"],
+                "ratio_exec_vs_raw": alt["exec_to_programmed_s"] / raw["raw_restore_s"]}
         if "b" in self.parts:
             self.results["endpoint_add"] = self.endpoint_adds(src_ns)
             print(f"(b) endpoint add: {self.results['endpoint_add']}", flush=True)
@@ -455,10 +521,17 @@ def main() -> None:
     ap.add_argument("--json", default="", help="write the results here")
     ap.add_argument("--parts", default="abcd", help="which parts to run (a is always set up)")
     ap.add_argument("--keep-log", default="", help="copy Felix's log here at the end")
+    ap.add_argument("--a-rounds", type=int, default=3, help="(a): cold starts at full size (median)")
+    ap.add_argument("--compare-src", default="", help="(a): also start Felix from this source tree "
+                    "(a 'src' directory, e.g. an older checkout), alternating, for before/after")
+    ap.add_argument("--d-rounds", type=int, default=0, help="(d): alternating rounds per state (default 5)")
     args = ap.parse_args()
     b = Bench(args.quick)
     b.parts = args.parts
     b.keep_log = args.keep_log
+    b.d_rounds = args.d_rounds
+    b.a_rounds = max(1, args.a_rounds)
+    b.alt_src = os.path.abspath(args.compare_src) if args.compare_src else ""
     try:
         res = b.run()
     finally:

@@ -7,6 +7,7 @@ does all kernel work, always in this order (felix.md §4.5):
 2. IP sets: creates and member updates (before any rule references them);
 3. interfaces, sysctls, VXLAN/IPIP devices and FDB, then routes and neighbours;
 4. iptables: raw, mangle, nat, filter (one ``iptables-restore --noflush`` each, only what differs);
+   3 runs in a second thread beside 2 then 4 (Go Felix applies routes in parallel too);
 5. IP sets: deletions (after iptables stopped referencing them);
 6. conntrack cleanup for workload IPs whose route went away.
 
@@ -20,6 +21,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -128,6 +130,7 @@ class Dataplane:
         self._encap: tuple[bool, bool] | None = None
         self._kernel_configured = False
         self.in_sync = False  # set after the first successful apply
+        self._links_pool: futures.ThreadPoolExecutor | None = None
 
     # --- inputs (no I/O) ------------------------------------------------------------------------
     def on_update(self, msg: object) -> None:
@@ -229,20 +232,24 @@ class Dataplane:
                 mgr.complete_deferred_work()
             lap("render")
             self._configure_kernel()
-            for s in self.ctx.ipsets.values():
-                s.apply_updates()
-            lap("ipsets")
-            self.endpoint_mgr.apply_sysctls()
-            self.vxlan_mgr.apply_kernel()
-            self.ipip_mgr.apply_kernel()
-            lap("interfaces")
-            for rt in self.ctx.routes.values():
-                rt.apply()
-            lap("routes")
-            for v in self.ctx.versions:
-                for table in TABLE_NAMES:
-                    self.ctx.table(table, v).apply()
-            lap("iptables")
+            # Interfaces and routes (sysctl files, netlink) go in a second thread beside the IP sets
+            # and iptables (subprocesses), as Go Felix applies its route tables in parallel: neither
+            # depends on the other, and a workload whose route lands first is still dropped by the
+            # dispatch chains until its own chains are in.
+            links = self._executor().submit(self._apply_links, phases)
+            try:
+                for s in self.ctx.ipsets.values():
+                    s.apply_updates()
+                lap("ipsets")
+                for v in self.ctx.versions:
+                    for table in TABLE_NAMES:
+                        self.ctx.table(table, v).apply()
+                lap("iptables")
+            except BaseException:
+                futures.wait([links])
+                raise
+            links.result()  # re-raises the links thread's error
+            mark = time.monotonic()
             for s in self.ctx.ipsets.values():
                 s.apply_deletions()
             self._cleanup_conntrack()
@@ -251,6 +258,8 @@ class Dataplane:
             self.stats.failures += 1
             raise
         elapsed = time.monotonic() - start
+        phases = {k: phases[k] for k in ("render", "ipsets", "interfaces", "routes", "iptables", "cleanup")
+                  if k in phases}
         self.stats.last_phases = phases
         if elapsed > 0.05:
             log.info("Dataplane apply took %.0f ms (%s)", elapsed * 1e3,
@@ -261,6 +270,22 @@ class Dataplane:
             self.stats.first_apply_seconds = elapsed
             log.info("First dataplane apply complete in %.3fs", elapsed)
         self.in_sync = True
+
+    def _apply_links(self, phases: dict[str, float]) -> None:
+        """Interface sysctls, VXLAN/IPIP devices and FDB, then routes and neighbours."""
+        t0 = time.monotonic()
+        self.endpoint_mgr.apply_sysctls()
+        self.vxlan_mgr.apply_kernel()
+        self.ipip_mgr.apply_kernel()
+        t1 = time.monotonic()
+        for rt in self.ctx.routes.values():
+            rt.apply()
+        phases["interfaces"], phases["routes"] = t1 - t0, time.monotonic() - t1
+
+    def _executor(self) -> futures.ThreadPoolExecutor:
+        if self._links_pool is None:
+            self._links_pool = futures.ThreadPoolExecutor(1, thread_name_prefix="felix-links")
+        return self._links_pool
 
     def _cleanup_conntrack(self) -> None:
         while self._conntrack_pending:
@@ -276,6 +301,9 @@ class Dataplane:
         return self.endpoint_mgr.sysctls_pending
 
     def close(self) -> None:
+        if self._links_pool is not None:
+            self._links_pool.shutdown(wait=True)
+            self._links_pool = None
         for rt in self.ctx.routes.values():
             rt.close()
 
