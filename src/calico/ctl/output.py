@@ -235,7 +235,7 @@ _STR_TAG = "tag:yaml.org,2002:str"
 
 def _str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
     """Strings that would read back as another type ("12", "true", timestamps) get Go's double quotes."""
-    ambiguous = data == "" or dumper.resolve(yaml.ScalarNode, data, (True, False)) != _STR_TAG
+    ambiguous = data == "" or dumper.resolve(yaml.ScalarNode, data, (True, False)) != _STR_TAG  # type: ignore[no-untyped-call]
     return dumper.represent_scalar(_STR_TAG, data, style='"' if ambiguous else None)
 
 
