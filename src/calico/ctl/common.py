@@ -6,7 +6,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
@@ -75,27 +75,14 @@ async def check_version(ds: Datastore) -> None:
 def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     """Run an async command body, turning datastore/config errors into calicoctl-style exits."""
     from calico.datastore.base import DatastoreError
+    from calico.datastore.config import ConfigError
 
     try:
         return asyncio.run(coro_fn())  # type: ignore[arg-type]
     except DatastoreError as exc:
         fail(f"Failed to execute command: {exc}")
-    except click.ClickException:
-        raise
-    except Exception as exc:
-        cfg_error = _config_error_type()
-        if cfg_error is not None and isinstance(exc, cfg_error):
-            fail(str(exc))
-        raise
-
-
-def _config_error_type() -> Any:
-    try:
-        from calico.datastore.config import ConfigError
-
-        return ConfigError
-    except ImportError:
-        return None
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 def allow_mismatch(ctx: click.Context, local_flag: bool) -> bool:
