@@ -231,12 +231,10 @@ class ResourceClient:
 
     async def _before_pool_delete(self, name: str) -> None:
         """Calico disables a pool and releases its block affinities before deleting it."""
+        from calico.ipam.allocator import IPAMClient
+
         kv = await self.ds.get(keys.resource_key("IPPool", name))
         if kv is None:
-            return
-        try:
-            from calico.ipam.allocator import IPAMClient
-        except ImportError:
             return
         doc = json.loads(kv.value)
         spec = doc.setdefault("spec", {})
@@ -246,9 +244,7 @@ class ResourceClient:
                 await self.ds.update(kv.key, json.dumps(doc, separators=(",", ":")), kv.mod_revision)
             except (Conflict, NotFound):
                 pass
-        release = getattr(IPAMClient(self.ds), "release_pool_affinities", None)
-        if release is not None:
-            await release(spec.get("cidr", ""))
+        await IPAMClient(self.ds).release_pool_affinities(spec.get("cidr", ""))
 
 
 def _ident_args(res: Resource) -> tuple[str, str, str | None]:

@@ -262,3 +262,27 @@ def test_v1_node_policy_endpoints_are_stored_as_v3(ctl: Ctl) -> None:
     assert wep["spec"]["pod"] == "frontend-5gs43" and wep["spec"]["ipNetworks"] == ["192.168.0.0/32"]
     assert wep["metadata"]["labels"]["projectcalico.org/namespace"] == "default"
     assert "calico/k8s_ns" not in wep["metadata"]["labels"]
+
+
+def test_deleting_a_pool_releases_its_block_affinities(ctl: Ctl) -> None:
+    import asyncio
+
+    from calico.datastore.config import connect, load_config
+    from calico.ipam import IPAMClient
+
+    ctl.ok("create", "-f", "-", input=POOL.format(name="p1", cidr="10.7.0.0/24"))
+
+    async def allocate_and_release() -> None:
+        ds = await connect(load_config(env={"ETCD_ENDPOINTS": ctl.etcd.url}))
+        try:
+            client = IPAMClient(ds)
+            await client.auto_assign(1, 0, "net.c1", {"node": "h1"}, "h1")
+            await client.release_by_handle("net.c1")
+        finally:
+            await ds.close()
+
+    asyncio.run(allocate_and_release())
+    assert ctl.stored("/calico/ipam/v2/host/h1/")  # the empty block stays affine to h1
+    assert ctl.ok("delete", "ippool", "p1").strip() == "Successfully deleted 1 'IPPool' resource(s)"
+    assert ctl.stored("/calico/ipam/v2/host/") == {}
+    assert ctl.stored("/calico/ipam/v2/assignment/") == {}
