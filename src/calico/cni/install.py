@@ -18,10 +18,15 @@ import sys
 PLUGINS = {"calico": "calico.cni.main", "calico-ipam": "calico.cni.ipam_main"}
 
 
+# Each call is a short-lived process that exits through os._exit: the cyclic garbage collector
+# would only make passes over the objects the imports create (≈ 1.5 ms of every call).
+NO_GC = "import gc\ngc.disable()\n"
+
+
 def script(module: str, python: str, extra_path: list[str] | None) -> str:
     if extra_path is None:  # could not work out the paths: let site find them
-        return f"#!{python} -I\nfrom {module} import main\nmain()\n"
-    return (f"#!{python} -IS\nimport sys\nsys.path[1:1] = {extra_path!r}\n"
+        return f"#!{python} -I\n{NO_GC}from {module} import main\nmain()\n"
+    return (f"#!{python} -IS\n{NO_GC}import sys\nsys.path[1:1] = {extra_path!r}\n"
             f"from {module} import main\nmain()\n")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from calico.cni.errors import CALICO_FAILURE, INCOMPATIBLE_VERSION, IO_FAILURE, CNIError
@@ -83,7 +83,12 @@ def run_coroutine(coro: Any, conf: Any) -> Any:
     """
     from calico.cni.store import needs_event_loop
 
-    if needs_event_loop(conf):
+    try:
+        use_loop = needs_event_loop(conf)
+    except BaseException:
+        coro.close()  # never started: no "never awaited" warning on top of the error
+        raise
+    if use_loop:
         import asyncio
 
         return asyncio.run(coro)
@@ -103,14 +108,20 @@ def _log_failure(exc: CNIError) -> None:
     get_logger(__name__).error("%s", exc)
 
 
-async def _calico(req: Any, conf: Any, env: Mapping[str, str]) -> Any:
+def _calico(req: Any, conf: Any, env: Mapping[str, str]) -> Coroutine[Any, Any, Any]:
+    from calico.cni import plugin
+
+    if req.command == "DEL":
+        return plugin.cmd_del(req, conf, env)  # starts the interface delete now (see cmd_del)
+    return _calico_async(req, conf, env)
+
+
+async def _calico_async(req: Any, conf: Any, env: Mapping[str, str]) -> Any:
     from calico.cni import plugin
 
     if req.command == "ADD":
         return await plugin.cmd_add(req, conf, env)
-    if req.command == "DEL":
-        await plugin.cmd_del(req, conf, env)
-    elif req.command == "CHECK":
+    if req.command == "CHECK":
         await plugin.cmd_check(req, conf)
     elif req.command == "STATUS":
         await plugin.cmd_status(conf)

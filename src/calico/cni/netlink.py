@@ -17,8 +17,10 @@ Failures read as ``ip`` prints them (``RTNETLINK answers: File exists``).
 from __future__ import annotations
 
 import _socket
+import functools
 import os
 import struct
+from typing import Any
 
 NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
@@ -199,7 +201,23 @@ def setns(fd: int) -> None:
         return
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
+    if _libc().setns(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+def preload() -> None:
+    """Import and load what ``setns`` needs now, on the calling thread.
+
+    A thread that would do it itself takes turns with the main thread's imports for the
+    interpreter lock, and reaches the kernel late.
+    """
+    if not hasattr(os, "setns"):
+        _libc()
+
+
+@functools.cache
+def _libc() -> Any:
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)

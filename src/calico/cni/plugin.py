@@ -9,7 +9,7 @@ from __future__ import annotations
 import _socket  # not socket: its enum set-up costs start-up time
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from calico.cni import dataplane
@@ -221,23 +221,32 @@ async def _add_new(ds: Datastore, req: Request, conf: NetConf, ids: WepIds, mtu:
 # DEL
 
 
-async def cmd_del(req: Request, conf: NetConf, env: Mapping[str, str]) -> None:
-    """Idempotent: release, delete the endpoint, remove the interface; report the first error last."""
-    from calico.cni.store import connect_ready, decode, delete_found_wep, wep_key
+def cmd_del(req: Request, conf: NetConf, env: Mapping[str, str]) -> Coroutine[Any, Any, None]:
+    """Idempotent: release, delete the endpoint, remove the interface; report the first error last.
 
+    Not itself a coroutine function: the interface is deleted on a thread started here, before
+    the coroutine (the datastore part) is run and its modules imported. Deleting a veth waits out
+    RCU grace periods, the longest single step of a DEL; it needs no datastore.
+    """
     ids = wep_ids(req, conf)
-    # The endpoint and (for calico-ipam) both handle records are read with the readiness check.
-    handles: tuple[str, ...] = ()
-    if conf.ipam.type == CALICO_IPAM:
-        from calico.cni.ipam import handles as ipam_handles
-        from calico.datastore.keys import handle_key
-
-        handles = ipam_handles(conf, ids)
-    # The kernel part needs no datastore: it runs on a thread while the datastore work goes on
-    # (deleting a veth waits out RCU grace periods, the longest single step of a DEL).
     wait_teardown = dataplane.teardown_in_background(req.netns, req.ifname)
+    return _del_from_datastore(req, conf, env, ids, wait_teardown)
+
+
+async def _del_from_datastore(req: Request, conf: NetConf, env: Mapping[str, str], ids: WepIds,
+                              wait_teardown: Callable[[], None]) -> None:
     ipam_error: CNIError | None = None
     try:
+        from calico.cni.store import connect_ready, decode, delete_found_wep, wep_key
+
+        # The endpoint and (for calico-ipam) both handle records are read with the readiness check.
+        handles: tuple[str, ...] = ()
+        if conf.ipam.type == CALICO_IPAM:
+            from calico.cni.ipam import handles as ipam_handles
+
+            handles = ipam_handles(conf, ids)
+        from calico.datastore.keys import handle_key
+
         ds, (wep_kv, *handle_kvs) = await connect_ready(
             conf, (wep_key(ids.namespace, ids.wep_name()), *(handle_key(h) for h in handles)))
         try:

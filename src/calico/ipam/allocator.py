@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calico.datastore import keys
 from calico.datastore.base import Datastore
@@ -32,7 +32,6 @@ from calico.ipam.block import (
     block_cidr_for,
     pool_blocks,
 )
-from calico.ipam.env import Env, load_env
 from calico.ipam.errors import (
     AddressInUse,
     AddressNotInPool,
@@ -58,6 +57,9 @@ from calico.ipam.model import (
     reserved_by,
 )
 from calico.ipam.store import Cmp, Delete, Get, Put, TxnStore, prefix_end
+
+if TYPE_CHECKING:
+    from calico.ipam.env import Env
 
 
 class _LazyLogger:
@@ -118,6 +120,8 @@ class IPAMClient:
 
     # ================================================================== snapshot and caches
     async def _env_for(self, host: str) -> Env:
+        from calico.ipam.env import load_env  # here: releasing by handle (a CNI DEL) needs no pools
+
         if self._env is None or host not in self._env.hosts:
             hosts = sorted({*(self._env.hosts if self._env else ()), host})
             self._env = await load_env(self.store, hosts)
