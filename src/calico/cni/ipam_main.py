@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Mapping
 from typing import Any
 
-from calico.cni.errors import CNIError
-from calico.cni.main import PLUGIN_VERSION, _read_stdin, finish, run
+from calico.cni.main import entry
 
 
 async def _calico_ipam(req: Any, conf: Any, env: Mapping[str, str]) -> Any:
@@ -38,17 +35,7 @@ async def _calico_ipam(req: Any, conf: Any, env: Mapping[str, str]) -> Any:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] in ("-v", "--version"):
-        print(PLUGIN_VERSION)
-        sys.exit(0)
-    env = dict(os.environ)
-    try:
-        data = _read_stdin() if env.get("CNI_COMMAND") else b""
-    except CNIError as exc:
-        print(exc.to_json("1.0.0"))
-        sys.exit(1)
-    code, text = run(env, data, _calico_ipam, "calico-ipam")
-    finish(code, text)
+    entry(_calico_ipam, "calico-ipam")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,8 @@ async def _calico_async(req: Any, conf: Any, env: Mapping[str, str]) -> Any:
     return None
 
 
-def main() -> None:
+def entry(handler: Any, plugin_name: str) -> None:
+    """The executable's main: ``-v``, stdin, run ``handler``, print and exit (both plugins)."""
     if len(sys.argv) > 1 and sys.argv[1] in ("-v", "--version"):
         print(PLUGIN_VERSION)
         sys.exit(0)
@@ -140,8 +141,12 @@ def main() -> None:
     except CNIError as exc:
         print(exc.to_json("1.0.0"))
         sys.exit(1)
-    code, text = run(env, data, _calico, "calico")
+    code, text = run(env, data, handler, plugin_name)
     finish(code, text)
+
+
+def main() -> None:
+    entry(_calico, "calico")
 
 
 def finish(code: int, text: str) -> None:

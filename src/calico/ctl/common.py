@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from calico.datastore.base import Datastore
+    from calico.datastore.resources import ResourceClient
 
 T = TypeVar("T")
 DEFAULT_CONFIG = "/etc/calico/calicoctl.cfg"
@@ -49,6 +50,18 @@ async def datastore(config_file: str | None) -> AsyncIterator[Datastore]:
         yield ds
     finally:
         await ds.close()
+
+
+@asynccontextmanager
+async def resource_client(ctx: click.Context, config_file: str | None,
+                          allow_version_mismatch: bool) -> AsyncIterator[ResourceClient]:
+    """The datastore, version-checked unless told not to, as a ResourceClient (every resource verb)."""
+    from calico.datastore.resources import ResourceClient
+
+    async with datastore(config_file) as ds:
+        if not allow_mismatch(ctx, allow_version_mismatch):
+            await check_version(ds)
+        yield ResourceClient(ds)
 
 
 async def check_version(ds: Datastore) -> None:

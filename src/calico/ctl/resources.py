@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from calico.api.kinds import BY_KIND, lookup_kind
-from calico.ctl.common import allow_mismatch, allow_mismatch_option, check_version, config_option, datastore, fail, run
+from calico.ctl.common import allow_mismatch_option, config_option, fail, resource_client, run
 
 if TYPE_CHECKING:
     from calico.api import Resource
@@ -151,12 +151,9 @@ def _run_file_verb(ctx: click.Context, verb: str, filename: str | None, recursiv
     resources = _load(filename, recursive, skip_empty, verb, namespace)
 
     async def body() -> Outcome:
-        from calico.datastore.resources import ResourceClient, ResourceExists
+        from calico.datastore.resources import ResourceExists
 
-        async with datastore(config_file) as ds:
-            if not allow_mismatch(ctx, allow_version_mismatch):
-                await check_version(ds)
-            rc = ResourceClient(ds)
+        async with resource_client(ctx, config_file, allow_version_mismatch) as rc:
             ops: dict[str, Callable[[Resource], Awaitable[Any]]] = {
                 "create": rc.create, "apply": rc.apply, "replace": lambda r: _replace_one(rc, r)}
             return await _each(rc, resources, verb, ops[verb], ResourceExists if skip_exists else None)
@@ -239,12 +236,9 @@ def delete(ctx: click.Context, args: tuple[str, ...], filename: str | None, recu
         targets = [(kind, n, ns) for n in names]
 
     async def body() -> Outcome:
-        from calico.datastore.resources import ResourceClient, ResourceError
+        from calico.datastore.resources import ResourceError
 
-        async with datastore(config_file) as ds:
-            if not allow_mismatch(ctx, allow_version_mismatch):
-                await check_version(ds)
-            rc = ResourceClient(ds)
+        async with resource_client(ctx, config_file, allow_version_mismatch) as rc:
             out = Outcome(verb="delete", total=len(targets))
             for kind, name, ns in targets:
                 out.kinds.add(kind)
@@ -305,12 +299,9 @@ def get(ctx: click.Context, args: tuple[str, ...], filename: str | None, recursi
         targets = [(kind, n, ns) for n in names] if names else [(kind, None, ns)]
 
     async def body() -> tuple[list[dict[str, Any]], list[str], str | None, str]:
-        from calico.datastore.resources import ResourceClient, ResourceError
+        from calico.datastore.resources import ResourceError
 
-        async with datastore(config_file) as ds:
-            if not allow_mismatch(ctx, allow_version_mismatch):
-                await check_version(ds)
-            rc = ResourceClient(ds)
+        async with resource_client(ctx, config_file, allow_version_mismatch) as rc:
             docs: list[dict[str, Any]] = []
             errors: list[str] = []
             list_rv: str | None = None
@@ -400,12 +391,9 @@ def patch(ctx: click.Context, kind_name: str, name: str, patch_text: str, patch_
         fail(f"Failed to patch '{kind}' resource: [the patch must be a JSON object]")
 
     async def body() -> None:
-        from calico.datastore.resources import ResourceClient, ResourceError
+        from calico.datastore.resources import ResourceError
 
-        async with datastore(config_file) as ds:
-            if not allow_mismatch(ctx, allow_version_mismatch):
-                await check_version(ds)
-            rc = ResourceClient(ds)
+        async with resource_client(ctx, config_file, allow_version_mismatch) as rc:
             try:
                 current = await rc.get(kind, name, ns)
                 merged = _merge(current.to_dict(), patch_doc)
@@ -443,12 +431,9 @@ def label(ctx: click.Context, kind_name: str, name: str, label: str, overwrite: 
     lower = kind.lower()
 
     async def body() -> str:
-        from calico.datastore.resources import ResourceClient, ResourceNotFound
+        from calico.datastore.resources import ResourceNotFound
 
-        async with datastore(config_file) as ds:
-            if not allow_mismatch(ctx, allow_version_mismatch):
-                await check_version(ds)
-            rc = ResourceClient(ds)
+        async with resource_client(ctx, config_file, allow_version_mismatch) as rc:
             try:
                 current = await rc.get(kind, name, ns)
             except ResourceNotFound:
