@@ -13,11 +13,13 @@ every pod start-up), and pydantic plus the models load on first use.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from calico.api.kinds import API_GROUP, API_VERSION, BY_KIND, KINDS, KindInfo, lookup_kind
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from calico.api.bgp import BGPConfiguration, BGPFilter, BGPPeer
     from calico.api.endpoint import EndpointPort, HostEndpoint, WorkloadEndpoint, workload_endpoint_name
     from calico.api.errors import (

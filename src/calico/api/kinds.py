@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from calico.common.record import record
 
 API_GROUP = "projectcalico.org"
 API_VERSION = "projectcalico.org/v3"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KindInfo:
     kind: str
     plural: str  # etcd path segment

@@ -16,13 +16,15 @@ import ipaddress
 import json
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from calico.cni.errors import CALICO_FAILURE, UNKNOWN_CONTAINER, CNIError
 from calico.cni.logs import get_logger
 from calico.cni.record import record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from calico.cni.spawn import Completed
 
 log = get_logger(__name__)

@@ -6,9 +6,11 @@ pydantic models on its hot path; tests check them against ``calico.api``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from calico.cni.names import ORCH_CNI, ORCH_K8S, WepIds
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 API_VERSION = "projectcalico.org/v3"
 LABEL_NAMESPACE = "projectcalico.org/namespace"

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from typing import TYPE_CHECKING, Any
 
 from calico.cni.errors import CALICO_FAILURE, INVALID_ENV, CNIError
 from calico.cni.logs import get_logger
 from calico.cni.result import IPConfig, Result, Route
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Collection
+    from typing import Any
 
     from calico.cni.names import WepIds
     from calico.cni.netconf import NetConf

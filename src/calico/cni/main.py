@@ -10,10 +10,13 @@ import json
 import os
 import sys
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
 
 from calico.cni.errors import CALICO_FAILURE, INCOMPATIBLE_VERSION, IO_FAILURE, CNIError
 from calico.cni.versions import LATEST, SUPPORTED_VERSIONS, at_least, check_supported
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PLUGIN_VERSION = "v3.30.0"
 # The lowest config version each command exists in.

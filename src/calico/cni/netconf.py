@@ -7,11 +7,14 @@ time is part of every pod's start-up); each rejected field is named in the error
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from calico.cni.errors import DECODE_FAILURE, INVALID_CONFIG, CNIError
 from calico.cni.record import field, record
 from calico.cni.versions import IMPLICIT_VERSION
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_NODENAME_FILE = "/var/lib/calico/nodename"
 DEFAULT_MTU_FILE = "/var/lib/calico/mtu"

@@ -10,7 +10,6 @@ import _socket  # not socket: its enum set-up costs start-up time
 import ipaddress
 import os
 from collections.abc import Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any
 
 from calico.cni import dataplane
 from calico.cni.endpoint import add_profile, build_profile, build_wep
@@ -20,7 +19,10 @@ from calico.cni.names import WepIds, host_veth_name, identifiers
 from calico.cni.netconf import CALICO_IPAM, DEFAULT_MTU, DEFAULT_MTU_FILE, NetConf
 from calico.cni.result import Interface, IPConfig, Result, host_address, parse_result
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from calico.cni.request import Request
     from calico.datastore.base import Datastore, KeyValue
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
 from calico.cni.errors import DECODE_FAILURE, CNIError
 from calico.cni.record import field, record, replace
 from calico.cni.versions import at_least
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @record

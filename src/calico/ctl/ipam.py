@@ -483,8 +483,7 @@ def configure(ctx: click.Context, strict: str | None, max_blocks: str | None, co
         fail("at least one configuration option must be specified")
 
     async def go(ds: Datastore) -> list[str]:
-        from dataclasses import replace
-
+        from calico.common.record import replace
         from calico.ipam.allocator import IPAMClient
 
         client = IPAMClient(ds)

@@ -1,4 +1,4 @@
-"""The Datastore protocol: the only shape of storage the rest of Calico sees.
+"""The datastore's errors and records; the ``Datastore`` protocol itself is in ``protocol.py``.
 
 Keys and values are text (Calico's etcd keys and compact JSON values). Revisions are etcd
 revisions: a key's ``mod_revision`` is the ``resourceVersion`` users see.
@@ -6,16 +6,14 @@ revisions: a key's ``mod_revision`` is the ``resourceVersion`` users see.
 
 from __future__ import annotations
 
-import builtins
 import enum
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+
+from calico.common.record import record
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from calico.datastore.txn import Cmp, Delete, Get, Put, TxnResult
+    from calico.datastore.protocol import Datastore
 
 
 class DatastoreError(Exception):
@@ -57,7 +55,7 @@ class Compacted(DatastoreError):
         self.compact_revision = compact_revision
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeyValue:
     key: str
     value: str
@@ -70,7 +68,7 @@ class EventType(enum.Enum):
     DELETE = "delete"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WatchEvent:
     type: EventType
     key: str
@@ -78,54 +76,15 @@ class WatchEvent:
     mod_revision: int
 
 
-class Datastore(Protocol):
-    """Async key/value store with revisions, compare-and-swap writes and watches."""
+def __getattr__(name: str) -> object:
+    # ``Datastore`` (a typing.Protocol) lives in its own module so that short-lived processes
+    # importing the errors and records here do not import ``typing``.
+    if name == "Datastore":
+        from calico.datastore.protocol import Datastore
 
-    async def get(self, key: str) -> KeyValue | None: ...
+        return Datastore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    async def list(self, prefix: str, revision: int | None = None) -> tuple[builtins.list[KeyValue], int]:
-        """Every key under ``prefix`` (sorted) and the store revision the listing reflects.
 
-        With ``revision``, the listing as it was at that revision (a consistent multi-prefix snapshot).
-        """
-        ...
-
-    async def create(self, key: str, value: str, ttl: int | None = None) -> int:
-        """Write only if the key is absent; returns the new mod_revision. Raises AlreadyExists."""
-        ...
-
-    async def update(self, key: str, value: str, revision: int) -> int:
-        """Write only if the key's mod_revision equals ``revision``. Raises Conflict / NotFound."""
-        ...
-
-    async def put(self, key: str, value: str) -> int:
-        """Unconditional write; returns the new mod_revision."""
-        ...
-
-    async def delete(self, key: str, revision: int | None = None) -> KeyValue:
-        """Delete (only if at ``revision`` when given); returns the deleted pair. Raises NotFound/Conflict."""
-        ...
-
-    async def delete_prefix(self, prefix: str) -> int:
-        """Delete every key under prefix; returns how many were deleted."""
-        ...
-
-    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[builtins.list[WatchEvent]]:
-        """Batches of events under ``prefix`` from ``start_revision`` on, in revision order.
-
-        Raises Compacted (from the iterator) when that revision is no longer available.
-        """
-        ...
-
-    async def txn(self, compares: Sequence[Cmp], success: Sequence[Put | Delete | Get],
-                  failure: Sequence[Get] = ()) -> TxnResult:
-        """If every compare holds run ``success`` else ``failure``, atomically, in one round trip."""
-        ...
-
-    async def revision(self) -> int:
-        """The store's current revision."""
-        ...
-
-    async def compact(self, revision: int) -> None: ...
-
-    async def close(self) -> None: ...
+__all__ = ["AlreadyExists", "Compacted", "Conflict", "Datastore", "DatastoreError", "EventType", "KeyValue",
+           "NotFound", "Unavailable", "WatchEvent"]

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
+from calico.common.record import field, record
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from calico.datastore.etcd import EtcdDatastore
 
 DEFAULT_CONFIG_FILE = "/etc/calico/calicoctl.cfg"
@@ -55,7 +58,7 @@ class ConfigError(Exception):
     """The datastore configuration is missing, unreadable or unsupported."""
 
 
-@dataclass(frozen=True)
+@record
 class Endpoint:
     """One etcd endpoint: the URL the user wrote and the gRPC target it maps to."""
 
@@ -64,7 +67,7 @@ class Endpoint:
     tls: bool
 
 
-@dataclass(frozen=True)
+@record
 class DatastoreConfig:
     """Where the datastore is and how to authenticate to it (CalicoAPIConfig's etcd part)."""
 

@@ -14,11 +14,13 @@ import binascii  # base64's codec without the base64 module (start-up time)
 import builtins
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from calico.datastore.base import AlreadyExists, Conflict, KeyValue, NotFound, Unavailable
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from calico.datastore.txn import Cmp, Delete, Get, Put, TxnResult
 
 

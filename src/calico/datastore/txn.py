@@ -6,13 +6,15 @@ transaction, so a failed or interrupted allocation can never leave them disagree
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
-
+from calico.common.record import field, record
 from calico.datastore.base import KeyValue
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class Cmp:
     """Compare a key's (or a key range's) mod revision: ``op`` is ``==`` or ``<``."""
 
@@ -22,24 +24,24 @@ class Cmp:
     range_end: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Put:
     key: str
     value: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Delete:
     key: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Get:
     key: str
     range_end: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TxnResult:
     succeeded: bool
     revision: int  # the store revision after (or at) the transaction

@@ -8,7 +8,10 @@ so importing the pure ``calico.ipam.block`` does not pull in the allocator.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _EXPORTS = {
     "IPAMClient": "calico.ipam.allocator",

@@ -16,11 +16,9 @@ import ipaddress
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
+from calico.common.record import field, mutable_record
 from calico.datastore import keys
-from calico.datastore.base import Datastore
 from calico.ipam.block import (
     HOST_AFFINITY_PREFIX,
     AffinityMismatch,
@@ -58,7 +56,11 @@ from calico.ipam.model import (
 )
 from calico.ipam.store import Cmp, Delete, Get, Put, TxnStore, prefix_end
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
+    from calico.datastore.base import Datastore
     from calico.ipam.env import Env
 
 
@@ -85,7 +87,7 @@ class _EnvChanged(Exception):
     """The pool/config snapshot a write relied on is stale: start the step again."""
 
 
-@dataclass
+@mutable_record
 class AssignResult:
     """Addresses handed out, each with its block's prefix length (as calico-ipam returns them)."""
 

@@ -14,8 +14,12 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+
+from calico.common.record import field, record, replace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -35,7 +39,7 @@ class AffinityMismatch(BlockError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Attribute:
     """Who owns an allocation: the handle id and free-form attributes (node, namespace, pod...)."""
 
@@ -49,7 +53,7 @@ class Attribute:
         return self.handle_id == other.handle_id and dict(self.secondary) == dict(other.secondary)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Block:
     """One allocation block (Calico's AllocationBlock)."""
 

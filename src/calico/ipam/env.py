@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import dataclass, field, replace
 
+from calico.common.record import field, mutable_record, replace
 from calico.datastore import keys
 from calico.datastore.base import KeyValue
 from calico.ipam.model import IPAMConfig, Pool, Reservation, node_labels, selector_matches
@@ -30,7 +30,7 @@ def node_key(name: str) -> str:
     return NODE_PREFIX + name
 
 
-@dataclass
+@mutable_record
 class HostView:
     """One host's labels and affinities as of the snapshot."""
 
@@ -39,7 +39,7 @@ class HostView:
     affinities: dict[str, int] = field(default_factory=dict)  # block cidr -> affinity key revision
 
 
-@dataclass
+@mutable_record
 class Env:
     revision: int
     pools: dict[str, Pool]

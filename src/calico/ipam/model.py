@@ -10,10 +10,13 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
+from calico.common.record import field, record
 from calico.ipam.block import IPAddress, IPNetwork, block_size_default
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 USE_WORKLOAD = "Workload"
 USE_TUNNEL = "Tunnel"
@@ -21,7 +24,7 @@ USE_LOADBALANCER = "LoadBalancer"
 DEFAULT_MAX_BLOCKS = 20  # Calico's safety cap when maxBlocksPerHost is 0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Pool:
     name: str
     cidr: IPNetwork
@@ -56,7 +59,7 @@ class Pool:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Reservation:
     name: str
     nets: tuple[IPNetwork, ...]
@@ -81,7 +84,7 @@ def fully_reserved(reservations: tuple[Reservation, ...], block: IPNetwork) -> b
                for r in reservations for net in r.nets)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IPAMConfig:
     """IPAMConfiguration `default`, stored at /calico/ipam/v2/config."""
 
@@ -113,7 +116,7 @@ class IPAMConfig:
         return self.max_blocks_per_host or DEFAULT_MAX_BLOCKS
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Handle:
     """IPAMHandle: how many addresses an owner holds in each block (a reference count)."""
 

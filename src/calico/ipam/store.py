@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from calico.datastore.base import Datastore
 from calico.datastore.txn import Cmp, Delete, Get, Put, TxnResult, prefix_end
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from calico.datastore.base import Datastore
 
 __all__ = ["Cmp", "Delete", "Get", "Put", "TxnResult", "TxnStore", "prefix_end"]
 

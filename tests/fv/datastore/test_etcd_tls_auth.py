@@ -7,11 +7,12 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from calico.common.record import replace
 from calico.datastore.base import Unavailable
 from calico.datastore.config import DatastoreConfig
 from calico.datastore.etcd import AuthenticationFailed, EtcdDatastore
