@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import _socket  # not socket: its enum set-up costs start-up time
 import ipaddress
-import json
 import os
 from collections.abc import Callable
 
 from calico.cni.errors import CALICO_FAILURE, UNKNOWN_CONTAINER, CNIError
 from calico.cni.logs import get_logger
 from calico.cni.record import record
+from calico.common import jsonlite as json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

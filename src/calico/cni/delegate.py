@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Mapping
 
 from calico.cni.errors import CALICO_FAILURE, DECODE_FAILURE, CNIError
 from calico.cni.logs import get_logger
+from calico.common import jsonlite as json
 
 log = get_logger(__name__)
 

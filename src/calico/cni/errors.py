@@ -6,7 +6,7 @@ Every failure the plugins report is a ``CNIError``; ``main`` prints it as
 
 from __future__ import annotations
 
-import json
+from calico.common import jsonlite as json
 
 # Codes reserved by the CNI specification (1.0.0 / 1.1.0).
 INCOMPATIBLE_VERSION = 1

@@ -6,13 +6,13 @@ every container's start-up time.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Coroutine, Mapping
 
 from calico.cni.errors import CALICO_FAILURE, INCOMPATIBLE_VERSION, IO_FAILURE, CNIError
 from calico.cni.versions import LATEST, SUPPORTED_VERSIONS, at_least, check_supported
+from calico.common import jsonlite as json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -6,12 +6,12 @@ shared Datastore protocol, so the hot path imports neither the API models nor a 
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
 from calico.cni.errors import CALICO_FAILURE, INVALID_CONFIG, TRY_AGAIN_LATER, CNIError
 from calico.cni.logs import get_logger
+from calico.common import jsonlite as json
 
 if TYPE_CHECKING:
     from calico.cni.netconf import NetConf

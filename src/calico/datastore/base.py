@@ -6,8 +6,6 @@ revisions: a key's ``mod_revision`` is the ``resourceVersion`` users see.
 
 from __future__ import annotations
 
-import enum
-
 from calico.common.record import record
 
 TYPE_CHECKING = False
@@ -63,14 +61,20 @@ class KeyValue:
     create_revision: int
 
 
-class EventType(enum.Enum):
+class EventType:
+    """Kinds of watch event; compared by identity (``ev.type is EventType.PUT``).
+
+    Plain string constants rather than an ``enum.Enum``: this module is imported by every
+    short-lived process (CNI plugin, calicoctl), and ``enum`` costs more to import than the rest
+    of the module."""
+
     PUT = "put"
     DELETE = "delete"
 
 
 @record
 class WatchEvent:
-    type: EventType
+    type: str  # EventType.PUT or EventType.DELETE
     key: str
     value: str | None  # None for DELETE
     mod_revision: int

@@ -12,9 +12,9 @@ from __future__ import annotations
 import _socket
 import binascii  # base64's codec without the base64 module (start-up time)
 import builtins
-import json
 from collections.abc import Sequence
 
+from calico.common import jsonlite as json
 from calico.datastore.base import AlreadyExists, Conflict, KeyValue, NotFound, Unavailable
 
 TYPE_CHECKING = False

@@ -12,9 +12,9 @@ No I/O here: the allocator (allocator.py) reads, calls these functions and write
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
+from calico.common import jsonlite as json
 from calico.common.record import field, record, replace
 
 TYPE_CHECKING = False

@@ -9,8 +9,8 @@ allocation: the write fails and the snapshot is read again.
 from __future__ import annotations
 
 import ipaddress
-import json
 
+from calico.common import jsonlite as json
 from calico.common.record import field, mutable_record, replace
 from calico.datastore import keys
 from calico.datastore.base import KeyValue

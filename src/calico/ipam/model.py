@@ -8,9 +8,9 @@ not depend on the full API models. JSON layouts follow Calico's etcd v3 layout (
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Mapping
 
+from calico.common import jsonlite as json
 from calico.common.record import field, record
 from calico.ipam.block import IPAddress, IPNetwork, block_size_default
 
