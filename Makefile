@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEBS := etcd-server etcd-client bird2 frr iptables ipset iproute2 iputils-ping dnsmasq conntrack procps kmod \
+DEBS := etcd-server etcd-client bird2 frr iptables ipset iproute2 iputils-ping dnsmasq conntrack procps kmod iperf3 sockperf ethtool \
 	podman containernetworking-plugins runc conmon catatonit uidmap slirp4netns fuse-overlayfs busybox-static
 PYTEST_ARGS ?=
 

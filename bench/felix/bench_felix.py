@@ -9,7 +9,10 @@
     sysctls, chains and dispatch in place), p50/p99 over N additions;
 (c) a policy change -> enforced (a prober sees new connections flip), p50/p99;
 (d) the data path through that policy (10k-member ipset in the path) vs the same topology with no
-    iptables rules at all: TCP throughput (iperf3), round-trip latency, new connections per second.
+    iptables rules at all and with only a conntrack ESTABLISHED accept: TCP throughput (iperf3,
+    default offloads and sender TSO/GSO off), round-trip latency (sockperf and Python ping-pong,
+    client and server on one core), new connections per second; states alternate round by round
+    (``--d-states``, ``--d-rounds``), ratios are printed against both baselines.
 
 Every process is started here and stopped by PID; every namespace is ``bfx-*`` and deleted at the
 end. Usage (root, from the repo root): .venv/bin/python bench/felix/bench_felix.py [--quick]
@@ -109,8 +112,11 @@ class Bench:
         self.samples: list[tuple[str, float, float, float]] = []
         self.keep_log = ""
         self.a_rounds = 3
-        self.d_rounds = 0  # (d): 0 = default (5, or 2 with --quick)
+        self.d_rounds = 0  # (d): 0 = default (7, or 2 with --quick)
+        self.d_states = self.D_STATES
+        self.d_nice = -20
         self.alt_src = ""
+        self.felix_env: dict[str, str] = {}  # extra FELIX_* settings (--ipv6-support)
 
     # --- topology -------------------------------------------------------------------------------
     def netns(self, name: str) -> str:
@@ -201,9 +207,11 @@ class Bench:
         env.update({"FELIX_FELIXHOSTNAME": "bfx-host", "ETCD_ENDPOINTS": self.etcd.unix_url,
                     "FELIX_LOGFILEPATH": "none", "FELIX_CONFIGFILE": str(self.tmp / "felix.cfg"),
                     "FELIX_REPORTINGINTERVALSECS": "0", "PYTHONUNBUFFERED": "1",
-                    "FELIX_PROMETHEUSMETRICSENABLED": "true"})
+                    "FELIX_PROMETHEUSMETRICSENABLED": "true",
+                    "FELIX_ENDPOINTSTATUSPATHPREFIX": str(self.tmp / "run-calico")})
         if src:
             env["PYTHONPATH"] = src
+        env.update(self.felix_env)
         t0 = time.time()
         with open(self.felix_log, "w") as log:
             self.felix = popen(HOST, [PY, "-m", "calico.felix.daemon"], env=env, stdout=log,
@@ -226,6 +234,8 @@ class Bench:
         for table in ("raw", "mangle", "nat", "filter"):
             nx(ns, "iptables", "-t", table, "-F")
             nx(ns, "iptables", "-t", table, "-X")
+            nx(ns, "ip6tables", "-t", table, "-F")  # Felix programs IPv6 too (Ipv6Support defaults to true)
+            nx(ns, "ip6tables", "-t", table, "-X")
         nx(ns, "ipset", "destroy", check=False)
 
     def rule_count(self) -> int:
@@ -281,6 +291,9 @@ class Bench:
     def raw_restore(self) -> dict[str, float]:
         ipsets = nx(HOST, "ipset", "save")
         tables = {t: nx(HOST, "iptables-save", "-t", t) for t in ("raw", "mangle", "nat", "filter")}
+        # The same final state includes Felix's IPv6 tables (Ipv6Support defaults to true).
+        tables6 = {t: nx(HOST, "ip6tables-save", "-t", t) for t in ("raw", "mangle", "nat", "filter")}
+        has6 = any(line.startswith("-A ") for t in tables6.values() for line in t.splitlines())
         fresh = self.netns(NS + "fresh")
         times = []
         for _ in range(3):
@@ -288,10 +301,13 @@ class Bench:
             t0 = time.perf_counter()
             nx(fresh, "ipset", "restore", input=ipsets)
             nx(fresh, "iptables-restore", input="".join(tables.values()))
+            if has6:
+                nx(fresh, "ip6tables-restore", input="".join(tables6.values()))
             times.append(time.perf_counter() - t0)
         self.flush_kernel(fresh)
         return {"raw_restore_s": statistics.median(times), "ipset_lines": ipsets.count("\n"),
-                "iptables_lines": sum(t.count("\n") for t in tables.values())}
+                "iptables_lines": sum(t.count("\n") for t in tables.values()),
+                "ip6tables_lines": sum(t.count("\n") for t in tables6.values()) if has6 else 0}
 
     # --- probes ------------------------------------------------------------------------------------
     def probe(self, src_ns: str, ip: str, port: int, want_ok: bool) -> subprocess.Popen[str]:
@@ -386,40 +402,164 @@ class Bench:
                 "allow_p50_ms": pct(lat_allow, 50) * 1e3, "deny_p50_ms": pct(lat_deny, 50) * 1e3}
 
     # --- (d) ---------------------------------------------------------------------------------------
+    # The states (d) alternates between, each loaded into a flushed host namespace:
+    #   no_rules      no iptables table, chain or rule at all (so no conntrack either);
+    #   ct_only       one ``FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT``: the floor
+    #                 of Calico's design (policy accepts established flows by conntrack);
+    #   felix         Felix's live state replayed exactly (its ipsets, chains and only the base chains
+    #                 it created: no host endpoint, so no raw/mangle hooks; nat at POSTROUTING only);
+    #   felix_hep     the same plus the raw/mangle hooks Felix adds while a host endpoint exists;
+    #   felix_before  felix_hep plus the nat PREROUTING/OUTPUT hooks: this port's layout before hooks
+    #                 followed host endpoints (always hooked, as Go Felix does);
+    #   go_layout     felix_before without the conntrack fast path at the top of cali-FORWARD (Go
+    #                 Felix's order of evaluation);
+    #   old_replay    Felix's state replayed as the earlier bench did (iptables-save text with every
+    #                 builtin chain declared, so every base chain of every table exists, empty).
+    D_STATES = ("no_rules", "ct_only", "felix", "felix_before")
+    D_ALL_STATES = (*D_STATES, "felix_hep", "go_layout", "old_replay")
+    HEP_HOOKS = {"raw": ("-A PREROUTING -j cali-PREROUTING", "-A OUTPUT -j cali-OUTPUT"),
+                 "mangle": ("-A PREROUTING -j cali-PREROUTING",)}
+    NAT_HOOKS = {"nat": ("-A PREROUTING -j cali-PREROUTING", "-A OUTPUT -j cali-OUTPUT")}
+
+    @staticmethod
+    def used_base_chains_only(dump: str) -> str:
+        """iptables-save text without the declarations of builtin chains that hold no rule:
+        ``iptables-save`` prints ``:PREROUTING ACCEPT`` whether or not the (nft) base chain exists,
+        and replaying that line creates it, hooking every packet through an empty chain."""
+        sections: dict[str, str] = {}
+        table = ""
+        for line in dump.splitlines(keepends=True):
+            if line.startswith("*"):
+                table = line[1:].strip()
+            sections[table] = sections.get(table, "") + line
+        out = []
+        for line in dump.splitlines(keepends=True):
+            if line.startswith("*"):
+                table = line[1:].strip()
+            m = re.match(r":([A-Z]+) (ACCEPT|DROP) ", line)
+            if m and f"\n-A {m.group(1)} " not in sections.get(table, ""):
+                continue
+            out.append(line)
+        return "".join(out)
+
+    def d_state_text(self, tables: str, state: str) -> str:
+        """iptables-restore input for one of the rule-carrying (d) states."""
+        if state == "old_replay":
+            return tables
+        felix = self.used_base_chains_only(tables)
+        if state == "felix":
+            return felix
+        add = dict(self.HEP_HOOKS)
+        if state in ("felix_before", "go_layout"):
+            add.update(self.NAT_HOOKS)
+        out, table, present = [], "", ""
+        for line in felix.splitlines(keepends=True):
+            if line.startswith("*"):
+                table, present = line[1:].strip(), ""
+            if line.startswith("COMMIT"):
+                for hook in add.get(table, ()):
+                    kchain, target = hook.split()[1], hook.split()[-1]
+                    if not re.search(rf"^-A {kchain} .*-j {target}$", present, re.M):  # not hooked yet
+                        out.append(hook + "\n")
+            if state == "go_layout" and "Accept established workload traffic before dispatch" in line:
+                continue
+            present += line
+            out.append(line)
+        return "".join(out)
+
+    def set_d_state(self, state: str, ipsets: str, tables: str) -> None:
+        self.flush_kernel(HOST)
+        # a set is released by the deleted rules a moment later (ipset: "in use by a kernel component")
+        wait_until(lambda: not nx(HOST, "ipset", "destroy", check=False) and not nx(HOST, "ipset", "list", "-n"),
+                   timeout=10, interval=0.05, what="ipsets destroyed")
+        if state == "ct_only":
+            nx(HOST, "iptables", "-A", "FORWARD", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED",
+               "-j", "ACCEPT")
+        elif state != "no_rules":
+            nx(HOST, "ipset", "restore", input=ipsets)
+            nx(HOST, "iptables-restore", input=self.d_state_text(tables, state))
+
+    def pin(self, cpu: int) -> list[str]:
+        """Command prefix for a (d) measurement process: pinned to ``cpu`` as the reference did
+        (baselines.md Part B), and at nice -20 (``--d-nice``) so the other work on this shared
+        2-core machine takes fewer of its round trips; every run is bounded (seconds)."""
+        return [*(["nice", "-n", str(self.d_nice)] if self.d_nice else []), "taskset", "-c", str(cpu)]
+
+    def sockperf_rr(self, src_ns: str, dst_ns: str) -> dict[str, float]:
+        """sockperf TCP ping-pong, 64 B, full RTT; client and server on the same core (cross-core
+        wake-ups cost tens of us here and would hide the path)."""
+        if not shutil.which("sockperf"):
+            return {}
+        srv = popen(dst_ns, [*self.pin(0), "timeout", "60", "sockperf", "sr", "--tcp", "-i", DST_IP,
+                             "-p", "5303"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: "5303" in nx(dst_ns, "ss", "-ltn"), timeout=5)
+            r = subprocess.run(["ip", "netns", "exec", src_ns, *self.pin(0), "timeout", "30", "sockperf",
+                                "pp", "--tcp", "-i", DST_IP, "-p", "5303", "-m", "64",
+                                "-t", "1" if self.quick else "2", "--full-rtt"],
+                               capture_output=True, text=True, timeout=40)
+        finally:
+            stop_process(srv)
+        text = r.stdout + r.stderr
+        avg = re.search(r"avg-rtt=([\d.]+)", text)
+        p50 = re.search(r"percentile 50\.000 =\s+([\d.]+)", text)
+        p99 = re.search(r"percentile 99\.000 =\s+([\d.]+)", text)
+        if not (avg and p50 and p99):
+            raise RuntimeError(f"sockperf gave no result: {text[-600:]}")
+        return {"sockperf_avg_us": float(avg.group(1)), "sockperf_p50_us": float(p50.group(1)),
+                "sockperf_p99_us": float(p99.group(1))}
+
+    def iperf_once(self, src_ns: str, dst_ns: str, tso: bool) -> float:
+        """One iperf3 TCP run (client CPU 0, server CPU 1, 1 s omitted); ``tso=False`` turns the
+        sender's TSO/GSO off so every 1500-byte packet walks the path (per-packet cost shows)."""
+        if not tso:
+            nx(src_ns, "ethtool", "-K", "eth0", "tso", "off", "gso", "off")
+        srv = popen(dst_ns, [*self.pin(1), "timeout", "60", "iperf3", "-s", "-1", "-p", "5201"],
+                    stdout=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: "5201" in nx(dst_ns, "ss", "-ltn"), timeout=5)
+            j = json.loads(nx(src_ns, *self.pin(0), "timeout", "60", "iperf3", "-J", "-c", DST_IP,
+                              "-p", "5201", "-t", "2" if self.quick else "3", "-O", "1", check=False))
+            if "error" in j:
+                raise RuntimeError(f"iperf3: {j['error']}")
+            return float(j["end"]["sum_received"]["bits_per_second"]) / 1e9
+        finally:
+            stop_process(srv)
+            if not tso:
+                nx(src_ns, "ethtool", "-K", "eth0", "tso", "on", "gso", "on")
+
     def datapath_once(self, src_ns: str, dst_ns: str) -> dict[str, float]:
-        """One round of: iperf3 TCP throughput, TCP ping-pong RTT, new connections per second."""
+        """One round of: iperf3 TCP throughput (default offloads, and sender TSO/GSO off), sockperf
+        and Python TCP ping-pong RTT, new connections per second."""
         out: dict[str, float] = {}
         if shutil.which("iperf3"):
-            srv = popen(dst_ns, ["taskset", "-c", "1", "timeout", "60", "iperf3", "-s", "-1", "-p", "5201"],
-                        stdout=subprocess.DEVNULL)
-            try:
-                wait_until(lambda: "5201" in nx(dst_ns, "ss", "-ltn"), timeout=5)
-                j = json.loads(nx(src_ns, "taskset", "-c", "0", "iperf3", "-J", "-c", DST_IP, "-p", "5201",
-                                  "-t", "2" if self.quick else "4", "-O", "1", check=False))
-                out["tcp_gbps"] = j["end"]["sum_received"]["bits_per_second"] / 1e9
-            finally:
-                stop_process(srv)
-        srv = popen(dst_ns, ["taskset", "-c", "0", PY, PINGPONG, "rr-server", DST_IP, "5301"])
+            out["tcp_gbps"] = self.iperf_once(src_ns, dst_ns, tso=True)
+            if shutil.which("ethtool"):
+                out["tcp_gbps_no_tso"] = self.iperf_once(src_ns, dst_ns, tso=False)
+        out.update(self.sockperf_rr(src_ns, dst_ns))
+        srv = popen(dst_ns, [*self.pin(0), PY, PINGPONG, "rr-server", DST_IP, "5301"])
         try:
             wait_until(lambda: "5301" in nx(dst_ns, "ss", "-ltn"), timeout=5)
-            rr = json.loads(nx(src_ns, "taskset", "-c", "0", PY, PINGPONG, "rr-client", DST_IP, "5301",
+            rr = json.loads(nx(src_ns, *self.pin(0), PY, PINGPONG, "rr-client", DST_IP, "5301",
                                "3000" if self.quick else "10000", "64"))
             out["rtt_p50_us"], out["rtt_mean_us"] = rr["p50_us"], rr["mean_us"]
         finally:
             stop_process(srv)
         n = 500 if self.quick else 2000
-        srv = popen(dst_ns, ["taskset", "-c", "0", PY, PINGPONG, "crr-server", DST_IP, "5302", str(n + 10)])
+        srv = popen(dst_ns, [*self.pin(0), PY, PINGPONG, "crr-server", DST_IP, "5302", str(n + 10)])
         try:
             wait_until(lambda: "5302" in nx(dst_ns, "ss", "-ltn"), timeout=5)
-            crr = json.loads(nx(src_ns, "taskset", "-c", "0", PY, PINGPONG, "crr-client", DST_IP, "5302", str(n)))
+            crr = json.loads(nx(src_ns, *self.pin(0), PY, PINGPONG, "crr-client", DST_IP, "5302", str(n)))
             out["new_conn_per_s"] = crr["conn_per_s"]
         finally:
             stop_process(srv)
         return out
 
     def datapath(self, src_ns: str, dst_ns: str) -> dict[str, Any]:
-        """Alternate the two states (Felix's exact rules and sets, replayed; no rules at all) so load
-        changes on this shared machine hit both alike; medians per state."""
+        """Alternate the states round by round (each round measures every state back to back, in
+        forward then reverse order) so load changes on this shared machine hit all alike; report
+        medians per state and ratios against no rules and against conntrack-only, both from the
+        medians and as the median of per-round (paired) ratios."""
         self.stop_felix()
         # the host's default route (proxy ARP for 169.254.1.1 needs it; a ``route flush proto boot``
         # removes it) and the workloads' routes as Felix programs them, in case they were removed
@@ -430,35 +570,54 @@ class Bench:
         ipsets = nx(HOST, "ipset", "save")
         tables = "".join(nx(HOST, "iptables-save", "-t", t) for t in ("raw", "mangle", "nat", "filter"))
         rules = sum(1 for line in tables.splitlines() if line.startswith("-A "))
-        # Go Felix's exact layout for comparison: the same rules minus this port's conntrack fast
-        # path at the top of cali-FORWARD (RenderConfig.conntrack_fast_path)
-        go_layout = "".join(line for line in tables.splitlines(keepends=True)
-                            if "Accept established workload traffic before dispatch" not in line)
-        states = ("with_policy", "go_layout", "ct_only", "no_rules")
+        hooked = [line.split()[1] + "@" + t for t, text in
+                  ((t, nx(HOST, "iptables-save", "-t", t)) for t in ("raw", "mangle", "nat", "filter"))
+                  for line in text.splitlines() if re.match(r"-A [A-Z]+ ", line)]
+        states = self.d_states
         per: dict[str, list[dict[str, float]]] = {s: [] for s in states}
-        load_before = os.getloadavg()
-        for r in range(self.d_rounds or (2 if self.quick else 5)):
+        loads = [os.getloadavg()]
+        for r in range(self.d_rounds or (2 if self.quick else 7)):
             for state in states if r % 2 == 0 else tuple(reversed(states)):
-                self.flush_kernel(HOST)
-                if state in ("with_policy", "go_layout"):
-                    nx(HOST, "ipset", "restore", input=ipsets)
-                    nx(HOST, "iptables-restore", input=tables if state == "with_policy" else go_layout)
-                elif state == "ct_only":  # the floor of any stateful firewall: one conntrack rule
-                    nx(HOST, "iptables", "-A", "FORWARD", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED",
-                       "-j", "ACCEPT")
+                self.set_d_state(state, ipsets, tables)
                 res = self.datapath_once(src_ns, dst_ns)
-                print(f"  (d) round {r} {state}: {res}", flush=True)
+                print(f"  (d) round {r} {state}: {json.dumps({k: round(v, 2) for k, v in res.items()})}", flush=True)
                 per[state].append(res)
-        med = {state: {k: statistics.median(x[k] for x in runs) for k in runs[0]} for state, runs in per.items()}
-        # per-round ratios (each round measures every state back to back): less sensitive to load drift
-        paired = {k: statistics.median(a[k] / b[k] for a, b in zip(per["with_policy"], per["no_rules"], strict=True))
-                  for k in per["no_rules"][0]}
-        return {**med, "rules_in_path_table": rules, "rounds": len(per["no_rules"]),
-                "load_avg_before": load_before, "load_avg_after": os.getloadavg(), "paired_ratios": paired,
-                "ratios_go_layout": {k: med["go_layout"][k] / med["no_rules"][k] for k in med["no_rules"]},
-                "ratios": {k: med["with_policy"][k] / med["no_rules"][k] for k in med["no_rules"]},
-                "ratios_ct_only": {k: med["ct_only"][k] / med["no_rules"][k] for k in med["no_rules"]},
-                "ratios_vs_ct_only": {k: med["with_policy"][k] / med["ct_only"][k] for k in med["no_rules"]}}
+            loads.append(os.getloadavg())
+        self.flush_kernel(HOST)
+        keys = list(per[states[0]][0])
+        med = {s: {k: statistics.median(x[k] for x in runs) for k in keys} for s, runs in per.items()}
+
+        def ratios(base: str) -> dict[str, dict[str, float]]:
+            return {s: {k: med[s][k] / med[base][k] for k in keys} for s in states if s != base}
+
+        def paired(base: str) -> dict[str, dict[str, float]]:
+            return {s: {k: statistics.median(a[k] / b[k] for a, b in zip(per[s], per[base], strict=True))
+                        for k in keys} for s in states if s != base}
+
+        out: dict[str, Any] = {"medians": med, "rules_in_path_table": rules, "kernel_chain_rules": hooked,
+                               "rounds": len(per[states[0]]), "load_avg": loads, "runs": per}
+        for base in ("no_rules", "ct_only"):
+            if base in states:
+                out[f"ratios_vs_{base}"] = ratios(base)
+                out[f"paired_ratios_vs_{base}"] = paired(base)
+        self.print_d_table(out, keys)
+        return out
+
+    @staticmethod
+    def print_d_table(out: dict[str, Any], keys: list[str]) -> None:
+        med = out["medians"]
+        print("(d) medians per state, then xNR = x no_rules, xCT = x ct_only (paired per-round ratio in brackets):")
+        for s, vals in med.items():
+            cells = []
+            for k in keys:
+                cell = f"{k}={vals[k]:.2f}"
+                for base in ("no_rules", "ct_only"):
+                    if s != base and f"ratios_vs_{base}" in out:
+                        cell += (f" x{'NR' if base == 'no_rules' else 'CT'} {out[f'ratios_vs_{base}'][s][k]:.3f}"
+                                 f"[{out[f'paired_ratios_vs_{base}'][s][k]:.3f}]")
+                cells.append(cell)
+            print(f"  {s:16} " + "; ".join(cells), flush=True)
+        print(f"  load averages (start, after each round): {[round(x[0], 2) for x in out['load_avg']]}", flush=True)
 
     # --- run ---------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -524,14 +683,26 @@ def main() -> None:
     ap.add_argument("--a-rounds", type=int, default=3, help="(a): cold starts at full size (median)")
     ap.add_argument("--compare-src", default="", help="(a): also start Felix from this source tree "
                     "(a 'src' directory, e.g. an older checkout), alternating, for before/after")
-    ap.add_argument("--d-rounds", type=int, default=0, help="(d): alternating rounds per state (default 5)")
+    ap.add_argument("--d-rounds", type=int, default=0, help="(d): alternating rounds per state (default 7)")
+    ap.add_argument("--d-nice", type=int, default=-20, help="(d): nice value of the measurement processes (0: none)")
+    ap.add_argument("--d-states", default=",".join(Bench.D_STATES),
+                    help=f"(d): states to alternate, from {','.join(Bench.D_ALL_STATES)}")
+    ap.add_argument("--ipv6-support", choices=("default", "true", "false"), default="default",
+                    help="Felix's Ipv6Support for every run (also --compare-src's, whose default may differ); "
+                    "true programs every policy for IPv6 too, and the raw restore then includes ip6tables")
     args = ap.parse_args()
     b = Bench(args.quick)
     b.parts = args.parts
     b.keep_log = args.keep_log
     b.d_rounds = args.d_rounds
+    b.d_states = tuple(x for x in args.d_states.split(",") if x)
+    b.d_nice = args.d_nice
+    if bad := [x for x in b.d_states if x not in Bench.D_ALL_STATES]:
+        ap.error(f"--d-states: unknown state(s) {', '.join(bad)} (choose from {', '.join(Bench.D_ALL_STATES)})")
     b.a_rounds = max(1, args.a_rounds)
     b.alt_src = os.path.abspath(args.compare_src) if args.compare_src else ""
+    if args.ipv6_support != "default":
+        b.felix_env["FELIX_IPV6SUPPORT"] = args.ipv6_support
     try:
         res = b.run()
     finally:

@@ -156,8 +156,9 @@ PARAMS: tuple[Param, ...] = (
     Param("DeviceRouteProtocol", parse_int, "3", True, "protocol number of workload routes"),
     Param("RemoveExternalRoutes", parse_bool, "true", True, "remove unknown routes on workload interfaces"),
     Param("IPForwarding", _lower_choice("enabled", "disabled"), "enabled", True, "set ip_forward at start"),
-    Param("Ipv6Support", parse_bool, "false", True,
-          "program IPv6 too (Calico defaults to true; this port defaults to IPv4 only)"),
+    Param("Ipv6Support", parse_bool, "true", True,
+          "program IPv6 too (ip6tables, cali60 IP sets, /128 routes); falls back to IPv4 only, with a "
+          "warning, when the kernel has no usable IPv6"),
     Param("DisableConntrackInvalidCheck", parse_bool, "false", True),
     Param("FailsafeInboundHostPorts", parse_protoports, _FAILSAFE_IN, True),
     Param("FailsafeOutboundHostPorts", parse_protoports, _FAILSAFE_OUT, True),
@@ -182,7 +183,8 @@ PARAMS: tuple[Param, ...] = (
     Param("EndpointReportingEnabled", parse_bool, "false", False, "write per-endpoint status records"),
     Param("EndpointReportingDelaySecs", parse_seconds, "1", False, "", ("EndpointReportingDelay",)),
     Param("EndpointStatusPathPrefix", parse_str, "/var/run/calico", True,
-          "directory for endpoint-status files ('none' disables)"),
+          "Felix writes one JSON file per programmed local workload endpoint under "
+          "`<prefix>/endpoint-status/` (read by the CNI plugin); empty or 'none' disables"),
     Param("HealthEnabled", parse_bool, "false", True),
     Param("HealthHost", parse_str, "localhost", True),
     Param("HealthPort", parse_int, "9099", True),
@@ -300,6 +302,17 @@ def load(env: Mapping[str, str] | None = None, *, config_file: str | None = None
         raw["FelixHostname"] = values["FelixHostname"]
         sources["FelixHostname"] = "NODENAME or host name"
     return FelixConfig(MappingProxyType(values), MappingProxyType(sources), MappingProxyType(raw))
+
+
+def with_values(cfg: FelixConfig, **values: Any) -> FelixConfig:
+    """A copy with some parsed values overridden (e.g. ``Ipv6Support`` forced off on a host
+    without IPv6). Raw values and sources stay as configured, so :func:`restart_needed` still
+    compares what the user set and an override never looks like a configuration change."""
+    unknown = [k for k in values if k not in cfg.values]
+    if unknown:
+        raise KeyError(f"unknown Felix parameter(s) {', '.join(unknown)}")
+    merged = {**cfg.values, **values}
+    return FelixConfig(MappingProxyType(merged), cfg.sources, cfg.raw)
 
 
 def restart_needed(old: FelixConfig, new: FelixConfig) -> list[str]:

@@ -11,6 +11,10 @@ the kernel back and changes only what differs. A datastore outage leaves the dat
 Start-up is CPU-bound on one thread (imports, interface dump, calc graph, then the apply waiting
 on iptables-restore), so the cyclic GC is paused until the first apply (then collect + freeze), and
 Prometheus (a heavy import) is served from the end of the first apply; health is served at once.
+What can run on the other core does: the kernel read-backs of the first apply (iptables-save,
+ipset save) start as soon as the boot configuration is loaded (``calico.linux.readahead``), and
+the first ``ipset restore`` runs while the policies and endpoints are still being rendered
+(``Dataplane.start_ipsets``; iptables still waits for it).
 
 Exit codes: 0 on SIGTERM/SIGINT; 129 when a restart-required parameter changed in the datastore
 (the supervisor restarts Felix, which then reads the new value); 1 when iptables could not be
@@ -40,6 +44,7 @@ from calico.felix.config import CONFIG_CHANGED_EXIT_CODE, FelixConfig
 
 log = logging.getLogger("calico.felix.daemon")
 
+_IPSET_MESSAGES = (m.IPSetUpdate, m.IPSetDeltaUpdate, m.IPSetRemove)
 SYNC_PREFIXES = ("/calico/resources/v3/projectcalico.org/", "/calico/ipam/v2/assignment/")
 _RESYNC_STATE = {"wait-for-datastore": 1, "resync": 2, "in-sync": 3}
 
@@ -73,8 +78,10 @@ class _Bucket:
 
 
 class Felix:
-    def __init__(self, boot: FelixConfig, *, env: Mapping[str, str], config_file: str | None) -> None:
+    def __init__(self, boot: FelixConfig, *, env: Mapping[str, str], config_file: str | None,
+                 readahead: Any = None) -> None:
         self.boot = boot
+        self.readahead = readahead  # calico.linux.readahead.ReadAhead started by main(), or None
         self.env = dict(env)
         self.config_file = config_file
         self.hostname = boot.hostname
@@ -114,6 +121,8 @@ class Felix:
         finally:
             if self.dataplane is not None:
                 self.dataplane.close()
+            if self.readahead is not None:
+                self.readahead.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.ds.close(), 2)
         if exits:
@@ -213,21 +222,35 @@ class Felix:
                     else:
                         iface_events.append(payload)
             self.health.report("InternalDataplaneMainLoop", ready=False, detail="waiting for in-sync")
-        cfg = self._effective_config(last_config)
+        from calico.felix.dataplane.ipv6 import check_ipv6
+
+        cfg = check_ipv6(self._effective_config(last_config))  # IPv4 only (warning) if no usable IPv6
         self.cfg = cfg
         log.info("In sync with the datastore and interfaces; starting the dataplane (host %s)", self.hostname)
         self._maybe_start_servers(cfg, tg)
         self.status = StatusManager(self.ds, self.hostname, interval=cfg["ReportingIntervalSecs"],
                                     ttl=cfg["ReportingTTLSecs"], endpoint_reporting=cfg["EndpointReportingEnabled"],
-                                    endpoint_delay=cfg["EndpointReportingDelaySecs"])
+                                    endpoint_delay=cfg["EndpointReportingDelaySecs"],
+                                    status_path_prefix=cfg["EndpointStatusPathPrefix"])
         self._cfg_ready.set()
-        dp = Dataplane(cfg, status_sink=self.status.on_status)
+        dp = Dataplane(cfg, status_sink=self.status.on_status, readahead=self.readahead)
+        self.readahead = None  # the dataplane owns (and closes) it now
         self.dataplane = dp
+        self.status.attach(dp)  # endpoint status files need its apply counter and endpoints
         for ev in iface_events:
             dp.on_iface_event(ev)
+        # IP sets first, written at once in a worker thread (ipset restore on the other core) while
+        # the rest renders; only the IP sets manager reads IP set messages, so their relative order
+        # is all that matters. The first apply waits for them before touching iptables.
+        ipset_msgs = [msg for msg in pending if isinstance(msg, _IPSET_MESSAGES)]
+        for msg in ipset_msgs:
+            dp.on_update(msg)
+        if ipset_msgs:
+            dp.start_ipsets()
         by_type: dict[str, int] = {}
         for msg in pending:
-            dp.on_update(msg)
+            if not isinstance(msg, _IPSET_MESSAGES):  # those went in above
+                dp.on_update(msg)
             name = type(msg).__name__
             by_type[name] = by_type.get(name, 0) + 1
         for name, n in by_type.items():
@@ -437,13 +460,27 @@ def main(argv: list[str] | None = None) -> None:
     for w in warnings:
         log.warning("%s", w)
     log.info("Felix starting: host %s, pid %d", boot.hostname, os.getpid())
-    code = asyncio.run(_amain(boot, env, args.config_file))
+    readahead = start_kernel_reads(boot)
+    code = asyncio.run(_amain(boot, env, args.config_file, readahead))
     logging.shutdown()
     sys.exit(code)
 
 
-async def _amain(boot: FelixConfig, env: Mapping[str, str], config_file: str | None) -> int:
-    felix = Felix(boot, env=env, config_file=config_file)
+def start_kernel_reads(boot: FelixConfig) -> Any:
+    """Start the first apply's kernel read-backs now: they need no datastore, and run on the other
+    core while this one imports, connects and computes (None if they cannot be started)."""
+    from calico.linux.readahead import start_of_day
+
+    try:
+        return start_of_day((4, 6) if boot["Ipv6Support"] else (4,), boot["IptablesBackend"])
+    except OSError as exc:
+        log.warning("Could not start the start-of-day kernel reads early (%s); reading at the first apply", exc)
+        return None
+
+
+async def _amain(boot: FelixConfig, env: Mapping[str, str], config_file: str | None,
+                 readahead: Any = None) -> int:
+    felix = Felix(boot, env=env, config_file=config_file, readahead=readahead)
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     begin_startup_gc(loop)

@@ -4,7 +4,9 @@ The monitor subscribes before it dumps, so nothing is missed between the two; it
 changes (an interface appearing, going up/down, disappearing, its addresses changing), then an
 ``InSync`` event once the initial dump is delivered, and re-dumps every ``resync_interval``
 seconds (Felix: ``InterfaceRefreshInterval`` 90 s) so a lost netlink message is repaired.
-Endpoints whose interface appears before or after their datastore record both converge because
+Both the events and the dumps go through :mod:`calico.linux.netlink` (a non-blocking socket read
+from ``loop.add_reader``), decoding only the few fields used. Endpoints whose interface
+appears before or after their datastore record both converge because
 the dataplane reacts to these events.
 """
 
@@ -15,18 +17,15 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from pyroute2 import AsyncIPRoute
-
-from calico.linux import nldump
+from calico.linux import netlink
 
 log = logging.getLogger(__name__)
 
-RTMGRP_LINK = 0x1
-RTMGRP_IPV4_IFADDR = 0x10
-RTMGRP_IPV6_IFADDR = 0x100
-IFF_UP = 0x1
+RTMGRP_LINK = netlink.RTMGRP_LINK
+RTMGRP_IPV4_IFADDR = netlink.RTMGRP_IPV4_IFADDR
+RTMGRP_IPV6_IFADDR = netlink.RTMGRP_IPV6_IFADDR
+IFF_UP = netlink.IFF_UP
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,39 +86,50 @@ class IfaceMonitor:
                 await asyncio.sleep(0.5)
 
     async def _run_once(self) -> None:
-        async with self._open() as events:
-            await events.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
-            await self._dump()
-            self._emit(InSync())
-            reader = asyncio.create_task(self._read(events))
+        loop = asyncio.get_running_loop()
+        sock = netlink.subscribe(self.netns, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+        failed: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
             try:
                 while True:
-                    done, _ = await asyncio.wait({reader}, timeout=self.resync_interval)
-                    if done:
-                        reader.result()  # re-raise the socket error
+                    try:
+                        data = sock.recv(1 << 20)
+                    except BlockingIOError:
                         return
-                    await self._dump()
-            finally:
-                reader.cancel()
-                await asyncio.gather(reader, return_exceptions=True)
+                    self.handle_datagram(data)
+            except OSError as exc:  # ENOBUFS after a burst: reopen and re-dump
+                if not failed.done():
+                    failed.set_exception(exc)
+                loop.remove_reader(sock.fileno())
 
-    def _open(self) -> AsyncIPRoute:
-        return AsyncIPRoute(netns=self.netns) if self.netns else AsyncIPRoute()
+        try:
+            loop.add_reader(sock.fileno(), readable)
+            await self._dump()  # subscribed first, so nothing between the two is lost
+            self._emit(InSync())
+            while True:
+                done, _ = await asyncio.wait({failed}, timeout=self.resync_interval)
+                if done:
+                    failed.result()  # re-raise the socket error
+                    return
+                await self._dump()
+        finally:
+            loop.remove_reader(sock.fileno())
+            sock.close()
 
-    async def _read(self, events: AsyncIPRoute) -> None:
-        while True:
-            async for msg in events.get():
-                try:
-                    self._handle(msg)
-                except Exception:  # one bad message must not stop the monitor
-                    log.exception("Failed to handle netlink message %s", msg.get("event"))
+    def handle_datagram(self, data: bytes) -> None:
+        """Fold one datagram of link/address events into the state, emitting what changed."""
+        for kind, _seq, start, end in netlink.messages(data):
+            try:
+                self._handle(kind, data, start, end)
+            except Exception:  # one bad message must not stop the monitor
+                log.exception("Failed to handle netlink message of type %d", kind)
 
     async def _dump(self) -> None:
-        # A plain netlink socket decoding only the fields used (nldump): pyroute2 decodes every
-        # attribute of every link, ~0.1 s of start-up with hundreds of interfaces. The dump is a
-        # few ms of blocking I/O (the kernel answers from memory), so it runs inline.
-        links = nldump.dump_links(self.netns)
-        addrs = nldump.dump_addrs(self.netns)
+        # A few ms of blocking I/O (the kernel answers from memory), so it runs inline.
+        with netlink.Rtnl(self.netns) as nl:
+            links = nl.links()
+            addrs = nl.addrs()
         seen = set()
         for link in links:
             seen.add(link.index)
@@ -133,25 +143,22 @@ class IfaceMonitor:
         for index in set(self._addrs) | set(by_index):
             self._set_addrs(index, by_index.get(index, set()))
 
-    def _handle(self, msg: Any) -> None:
-        event = msg.get("event")
-        if event == "RTM_NEWLINK":
-            self._on_link(msg)
-        elif event == "RTM_DELLINK":
-            self._on_link_removed(msg["index"])
-        elif event in ("RTM_NEWADDR", "RTM_DELADDR"):
-            addr = msg.get("address") or msg.get("local")
-            if not addr:
+    def _handle(self, kind: int, data: bytes, start: int, end: int) -> None:
+        if kind == netlink.RTM_NEWLINK:
+            link = netlink.parse_link(data, start, end)
+            self._apply_link(link.index, link.name, link.flags, link.operstate)
+        elif kind == netlink.RTM_DELLINK:
+            self._on_link_removed(netlink.parse_link(data, start, end).index)
+        elif kind in (netlink.RTM_NEWADDR, netlink.RTM_DELADDR):
+            addr = netlink.parse_addr(data, start, end)
+            if addr is None:
                 return
-            current = set(self._addrs.get(msg["index"], set()))
-            if event == "RTM_NEWADDR":
-                current.add(addr)
+            current = set(self._addrs.get(addr.index, set()))
+            if kind == netlink.RTM_NEWADDR:
+                current.add(addr.address)
             else:
-                current.discard(addr)
-            self._set_addrs(msg["index"], current)
-
-    def _on_link(self, msg: Any) -> None:
-        self._apply_link(msg["index"], msg.get("ifname"), msg["flags"], msg.get("operstate"))
+                current.discard(addr.address)
+            self._set_addrs(addr.index, current)
 
     def _apply_link(self, index: int, name: str, flags: int, operstate: str | None) -> None:
         up = link_is_up(flags, operstate)

@@ -25,6 +25,7 @@ from calico.linux.ipset_text import (
     canonical_member,
     parse_ipset_save,
 )
+from calico.linux.readahead import ReadAhead
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,10 @@ class IPSetStats:
 class IPSets:
     """All Calico IP sets of one IP version in one network namespace."""
 
-    def __init__(self, ip_version: int = 4, *, netns: str | None = None, retries: int = 3) -> None:
+    SAVE_ARGV = ("ipset", "save")
+
+    def __init__(self, ip_version: int = 4, *, netns: str | None = None, retries: int = 3,
+                 readahead: ReadAhead | None = None) -> None:
         if ip_version not in (4, 6):
             raise ValueError(f"ip_version must be 4 or 6, not {ip_version!r}")
         self.ip_version = ip_version
@@ -62,6 +66,7 @@ class IPSets:
         self.family = "inet" if ip_version == 4 else "inet6"
         self.prefix = f"cali{ip_version}"
         self.retries = retries
+        self._readahead = readahead  # the first read-back only
         self.stats = IPSetStats()
         self._meta: dict[str, IPSetMetadata] = {}
         self._members: dict[str, set[str]] = {}
@@ -177,7 +182,10 @@ class IPSets:
 
     def _load_dataplane(self) -> None:
         self.stats.save_calls += 1
-        text = cmd.run(["ipset", "save"], netns=self.netns).stdout
+        ahead, self._readahead = self._readahead, None
+        text = ahead.take(self.SAVE_ARGV, self.netns) if ahead is not None else None
+        if text is None:
+            text = cmd.run(list(self.SAVE_ARGV), netns=self.netns).stdout
         self._dp = parse_ipset_save(text, (self.prefix,))
         self._dirty = set(self._meta)
         self._needs_read = False

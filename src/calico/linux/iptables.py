@@ -11,7 +11,8 @@ kernel chains; nothing touches the kernel until :meth:`Table.apply`, which write
 * cali- chains we no longer want are deleted last, after references to them are gone.
 
 The kernel is read back (``iptables-save -t <table>``) at the first apply, after a failure and
-when :meth:`refresh` is called (or ``refresh_interval`` passed), never on every apply. Only
+when :meth:`refresh` is called (or ``refresh_interval`` passed), never on every apply; the first
+read may come from a :class:`~calico.linux.readahead.ReadAhead` started at process start. Only
 chains with an owned prefix and rules carrying a ``cali:`` hash comment are ever changed.
 """
 
@@ -38,6 +39,7 @@ from calico.linux.iptables_text import (
     rule_spec,
     rule_targets,
 )
+from calico.linux.readahead import ReadAhead
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ class TableStats:
     rules: int = 0
 
 
-def _binaries(ip_version: int, backend: str) -> tuple[str, str]:
+def binaries(ip_version: int, backend: str) -> tuple[str, str]:
     base = "iptables" if ip_version == 4 else "ip6tables"
     if backend in ("nft", "legacy"):
         return f"{base}-{backend}-restore", f"{base}-{backend}-save"
@@ -81,7 +83,7 @@ class Table:
                  initial_backoff: float = 0.001, save_retries: int = 3, lock_timeout: float = 10.0,
                  refresh_interval: float | None = None, post_write_check_interval: float | None = None,
                  owned_prefixes: Sequence[str] = OWNED_PREFIXES,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, readahead: ReadAhead | None = None) -> None:
         if name not in TABLES:
             raise ValueError(f"unknown iptables table {name!r} (expected one of {', '.join(TABLES)})")
         if ip_version not in (4, 6):
@@ -92,7 +94,7 @@ class Table:
         self.ip_version = ip_version
         self.netns = netns
         self.insert_mode = insert_mode
-        self.restore_cmd, self.save_cmd = _binaries(ip_version, backend)
+        self.restore_cmd, self.save_cmd = binaries(ip_version, backend)
         self.max_retries = max_retries
         self.initial_backoff = initial_backoff
         self.save_retries = save_retries
@@ -103,6 +105,7 @@ class Table:
         self._check_gap = post_write_check_interval or 0.0
         self.owned_prefixes = tuple(owned_prefixes) + HISTORIC_PREFIXES
         self._sleep = sleep
+        self._readahead = readahead  # the first read-back only
         self.stats = TableStats()
         # Owned chains: chain name -> tuple of rule hashes.
         self._chains: DeltaTracker[str, tuple[str, ...]] = DeltaTracker()
@@ -257,12 +260,21 @@ class Table:
         return kernel_chain_in_sync(self._kernel.chains.get(chain), self._inserts.get(chain, ((), ()))[1],
                                     self._appends.get(chain, ((), ()))[1], self.insert_mode)
 
+    def save_argv(self) -> list[str]:
+        return [self.save_cmd, "-t", self.name]
+
     def _save(self) -> str:
+        if self._readahead is not None:
+            ahead, self._readahead = self._readahead, None
+            text = ahead.take(self.save_argv(), self.netns)
+            if text is not None:
+                self.stats.save_calls += 1
+                return text
         backoff = 0.1
         for attempt in range(1, self.save_retries + 1):
             self.stats.save_calls += 1
             try:
-                return cmd.run([self.save_cmd, "-t", self.name], netns=self.netns).stdout
+                return cmd.run(self.save_argv(), netns=self.netns).stdout
             except cmd.CommandError as exc:
                 self.stats.save_errors += 1
                 log.warning("%s -t %s failed (attempt %d): %s", self.save_cmd, self.name, attempt, exc)

@@ -15,10 +15,11 @@ import logging
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,16 @@ class VTEP:
 
 
 def _ipr(netns: str | None) -> IPRoute:
+    # pyroute2 (~70 ms to import) only once a tunnel is in use: never on a plain start's path.
+    from pyroute2 import IPRoute
+
     return IPRoute(netns=netns) if netns else IPRoute()
+
+
+def _netlink_error() -> type[NetlinkError]:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    return NetlinkError  # type: ignore[no-any-return]
 
 
 class VXLANDevice:
@@ -95,7 +105,7 @@ class VXLANDevice:
                     kw["mtu"] = c.mtu
                 try:
                     ipr.link("add", **kw)
-                except NetlinkError as exc:
+                except _netlink_error() as exc:
                     raise VXLANError(f"could not create VXLAN device {c.name}: {exc}") from exc
                 changed = True
                 log.info("Created VXLAN device %s (VNI %d, port %d)", c.name, c.vni, c.port)
@@ -225,6 +235,6 @@ class VXLANFDB:
 def _quiet(fn: Any, *args: Any, **kw: Any) -> None:
     try:
         fn(*args, **kw)
-    except NetlinkError as exc:
+    except _netlink_error() as exc:
         if exc.code not in (2, 3, 19):  # already gone
             raise

@@ -407,3 +407,100 @@ while time.monotonic() < end:
     time.sleep(0.02)
 print("echoes", n, flush=True)
 """
+
+
+# --------------------------------------------------------------------------------------------
+# IPv6: workloads get a /128 wired as Calico's CNI plugin does it, and v6-capable servers/clients.
+
+# Link-local address of every host-side cali veth: the CNI plugin forces the MAC ee:ee:ee:ee:ee:ee,
+# so the EUI-64 link-local is fixed and the workload's default route points at it.
+HOST_LINK_LOCAL6 = "fe80::ecee:eeff:feee:eeee"
+
+
+def add_ipv6(w: Workload, ip6: str) -> None:
+    """Wire an IPv6 address into a workload as Calico's CNI plugin does: IPv6 enabled in the
+    container, ``<ip6>/128`` on eth0 (no DAD), a link route to the host veth's link-local address
+    and the default route via it. The host side is left to Felix (proxy_ndp, forwarding)."""
+    for key in ("all", "default", "lo", "eth0"):
+        w.ns.run("sysctl", "-q", "-w", f"net.ipv6.conf.{key}.disable_ipv6=0")
+    w.ns.run("sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0")
+    w.host.run("sysctl", "-q", "-w", f"net.ipv6.conf.{w.iface}.disable_ipv6=0")
+    w.ns.run("ip", "-6", "addr", "add", f"{ip6}/128", "dev", "eth0", "nodad")
+    w.ns.run("ip", "-6", "route", "add", f"{HOST_LINK_LOCAL6}/128", "dev", "eth0")
+    w.ns.run("ip", "-6", "route", "add", "default", "via", HOST_LINK_LOCAL6, "dev", "eth0")
+
+
+def wep_doc6(w: Workload, ip6: str, *, v4: bool = True) -> dict[str, Any]:
+    """The workload's WorkloadEndpoint with its /128 in ipNetworks (and its /32 unless ``v4=False``)."""
+    doc = w.wep_doc()
+    nets = list(doc["spec"]["ipNetworks"]) if v4 else []
+    doc["spec"]["ipNetworks"] = [*nets, f"{ip6}/128"]
+    return doc
+
+
+SERVER6 = r"""
+import socket, sys, threading
+port = int(sys.argv[1])
+def sock(kind):
+    s = socket.socket(socket.AF_INET6, kind); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); s.bind(("::", port)); return s
+def tcp():
+    s = sock(socket.SOCK_STREAM); s.listen(64)
+    while True:
+        c, a = s.accept()
+        try:
+            c.settimeout(2); c.recv(64); c.sendall(b"ok:" + a[0].encode())
+        except OSError: pass
+        c.close()
+def udp():
+    u = sock(socket.SOCK_DGRAM)
+    while True:
+        d, a = u.recvfrom(64); u.sendto(b"ok:" + a[0].encode(), a)
+threading.Thread(target=tcp, daemon=True).start()
+udp()
+"""
+
+CLIENT6 = r"""
+import socket, sys
+proto, ip, port, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+src = sys.argv[5] if len(sys.argv) > 5 else ""
+fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
+try:
+    s = socket.socket(fam, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM); s.settimeout(timeout)
+    if src:
+        s.bind((src, 0))
+    if proto == "tcp":
+        s.connect((ip, port)); s.sendall(b"hi"); d = s.recv(64)
+    else:
+        s.sendto(b"hi", (ip, port)); d, _ = s.recvfrom(64)
+    print(d.decode()); sys.exit(0 if d.startswith(b"ok") else 1)
+except OSError as e:
+    print("fail", e); sys.exit(1)
+"""
+
+
+def start_servers6(servers: Servers, ns: Netns, ports: Iterable[int]) -> None:
+    """Dual-stack (``::``, v4-mapped too) TCP+UDP echo servers; stopped with ``servers.stop()``."""
+    for port in ports:
+        servers.procs.append(subprocess.Popen(ns.popen_argv([PY, "-c", SERVER6, str(port)]),
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                              start_new_session=True))
+
+
+def connect6(src: Netns, ip: str, port: int, proto: str = "tcp", timeout: float = 0.5,
+             source: str = "") -> str | None:
+    """Connect over IPv4 or IPv6 (by the address), from ``source`` if given; the source address
+    the server saw, or None."""
+    res = src.run(PY, "-c", CLIENT6, proto, ip, str(port), str(timeout), source, check=False, timeout=timeout + 10)
+    out = res.stdout.strip()
+    return out[3:] if res.returncode == 0 and out.startswith("ok:") else None
+
+
+class Checker6(Checker):
+    """The connectivity checker with a client that speaks IPv6 for TCP, UDP and ICMPv6."""
+
+    def _one(self, e: tuple[str, Netns, str, int, str, bool]) -> bool:
+        _, ns, ip, port, proto, _ok = e
+        if proto == "icmp":
+            return can_ping(ns, ip)
+        return connect6(ns, ip, port, proto) is not None

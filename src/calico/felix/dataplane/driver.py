@@ -6,13 +6,21 @@ does all kernel work, always in this order (felix.md §4.5):
 1. managers' deferred work (render chains, compute routes) -- pure;
 2. IP sets: creates and member updates (before any rule references them);
 3. interfaces, sysctls, VXLAN/IPIP devices and FDB, then routes and neighbours;
-4. iptables: raw, mangle, nat, filter (one ``iptables-restore --noflush`` each, only what differs);
+4. iptables: raw, mangle, nat, filter (one ``iptables-restore --noflush`` each, only what differs),
+   all but IPv4's filter table in a thread beside it;
    3 runs in a second thread beside 2 then 4 (Go Felix applies routes in parallel too);
 5. IP sets: deletions (after iptables stopped referencing them);
 6. conntrack cleanup for workload IPs whose route went away.
 
 ``apply()`` is synchronous (the drivers run commands and netlink); the daemon runs it in a worker
 thread while its event loop keeps receiving updates.
+
+Start of day: the kernel reads of the first apply may come from a
+:class:`~calico.linux.readahead.ReadAhead` the daemon started at process start, and
+:meth:`Dataplane.start_ipsets` lets step 2 of the first apply begin (in its own thread; ``ipset
+restore`` runs on another core) while the daemon is still feeding policies and endpoints, whose
+chains are rendered meanwhile. ``apply()`` waits for it before any iptables write, so the order
+"sets filled before rules reference them" holds exactly as before.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from calico.felix import messages as m
 from calico.felix.config import FelixConfig
 from calico.felix.dataplane.context import TABLE_NAMES, DataplaneContext
 from calico.felix.dataplane.endpoint_mgr import EndpointManager
@@ -35,10 +44,11 @@ from calico.felix.dataplane.overlay_mgr import IPIPManager, VXLANManager
 from calico.felix.dataplane.policy_mgr import PolicyManager
 from calico.felix.rules.config import ProtoPort, RenderConfig
 from calico.felix.rules.render import RuleRenderer
-from calico.linux import ifacemon
+from calico.linux import cmd, ifacemon
 from calico.linux.conntrack import Conntrack, ConntrackError
 from calico.linux.ipsets import IPSets
 from calico.linux.iptables import Table
+from calico.linux.readahead import ReadAhead
 from calico.linux.routes import RouteTable
 from calico.linux.sysctl import SysctlError, Sysctls
 
@@ -94,14 +104,16 @@ class Manager(Protocol):
 
 
 class Dataplane:
-    def __init__(self, cfg: FelixConfig, *, netns: str | None = None, status_sink: StatusSink | None = None) -> None:
+    def __init__(self, cfg: FelixConfig, *, netns: str | None = None, status_sink: StatusSink | None = None,
+                 readahead: ReadAhead | None = None) -> None:
         self.cfg = cfg
         self.hostname = cfg.hostname
         versions = (4, 6) if cfg["Ipv6Support"] else (4,)
         backend = cfg["IptablesBackend"]
         refresh = None  # the daemon decides when to read back (refresh_* below)
         tables = {(t, v): Table(t, v, netns=netns, insert_mode=cfg["ChainInsertMode"], backend=backend,
-                                lock_timeout=cfg["IptablesLockTimeout"], refresh_interval=refresh)
+                                lock_timeout=cfg["IptablesLockTimeout"], refresh_interval=refresh,
+                                readahead=readahead)
                   for v in versions for t in TABLE_NAMES}
         self.conntrack = Conntrack(netns)
         self._conntrack_pending: set[str] = set()
@@ -111,7 +123,8 @@ class Dataplane:
                                 on_route_removed=self._conntrack_pending.add) for v in versions}
         self.ctx = DataplaneContext(
             renderer=RuleRenderer(render_config(cfg, vxlan=cfg["VXLANEnabled"], ipip=cfg["IpInIpEnabled"])),
-            versions=versions, tables=tables, ipsets={v: IPSets(v, netns=netns) for v in versions},
+            versions=versions, tables=tables,
+            ipsets={v: IPSets(v, netns=netns, readahead=readahead) for v in versions},
             routes=routes, sysctls=Sysctls(netns), iface_prefixes=tuple(cfg["InterfacePrefix"]),
             max_ipset_size=cfg["MaxIpsetSize"], netns=netns)
         sink = status_sink or (lambda _k, _i, _s: None)
@@ -128,12 +141,20 @@ class Dataplane:
                                         self.masq_mgr, self.vxlan_mgr, self.ipip_mgr]
         self.stats = ApplyStats()
         self._encap: tuple[bool, bool] | None = None
+        self._hep_hooks: bool | None = None  # raw/mangle hooks wanted (a host endpoint exists)
+        self._hooked: set[tuple[str, str, int]] = set()  # (table, kernel chain, version) we hook
+        self._prune_hooks: set[tuple[str, str, int]] = set()  # emptied base chains to delete
         self._kernel_configured = False
         self.in_sync = False  # set after the first successful apply
         self._links_pool: futures.ThreadPoolExecutor | None = None
+        self._readahead = readahead
+        self._ipsets_early: futures.Future[None] | None = None
+        self._v6_pool: futures.ThreadPoolExecutor | None = None
 
     # --- inputs (no I/O) ------------------------------------------------------------------------
     def on_update(self, msg: object) -> None:
+        if self._ipsets_early is not None and isinstance(msg, _IPSET_MESSAGES):
+            futures.wait([self._ipsets_early])  # the IP set drivers are busy in that thread
         name = type(msg).__name__
         self.stats.messages[name] = self.stats.messages.get(name, 0) + 1
         for mgr in self.managers:
@@ -179,27 +200,73 @@ class Dataplane:
         self.vxlan_mgr.refresh()
 
     # --- apply ----------------------------------------------------------------------------------
-    def _update_static(self) -> None:
-        encap = (self.vxlan_mgr.enabled, self.ipip_mgr.enabled)
-        if encap == self._encap:
+    def start_ipsets(self) -> None:
+        """Begin step 2 (IP set creates and updates) now, in a worker thread, with the IP set
+        messages received so far. For the first apply: the daemon feeds the IP set messages, calls
+        this, then feeds the rest (their chains render while ``ipset restore`` runs). An IP set
+        message arriving meanwhile waits for it; :meth:`apply` takes its result before iptables."""
+        if self._ipsets_early is not None:
             return
-        self._encap = encap
-        rc = dataclasses.replace(self.ctx.renderer.config, vxlan_enabled=encap[0], ipip_enabled=encap[1])
-        self.ctx.renderer = RuleRenderer(rc)
+        pool = futures.ThreadPoolExecutor(1, thread_name_prefix="felix-ipsets")
+        self._ipsets_early = pool.submit(self._apply_ipset_updates)
+        pool.shutdown(wait=False)
+
+    def _apply_ipset_updates(self) -> None:
+        for s in self.ctx.ipsets.values():
+            s.apply_updates()
+
+    def _update_static(self) -> None:
+        """Static chains on an encapsulation change; kernel hooks on that or when the first host
+        endpoint appears / the last one goes (raw and mangle are hooked only while one exists; nat
+        PREROUTING/OUTPUT never: they lead only to the floating-IP chain, and this port has none)."""
+        encap = (self.vxlan_mgr.enabled, self.ipip_mgr.enabled)
+        heps = bool(self.hostep_mgr.heps)
+        if encap == self._encap and heps == self._hep_hooks:
+            return
+        if encap != self._encap:
+            self._encap = encap
+            rc = dataclasses.replace(self.ctx.renderer.config, vxlan_enabled=encap[0], ipip_enabled=encap[1])
+            self.ctx.renderer = RuleRenderer(rc)
+            r = self.ctx.renderer
+            for v in self.ctx.versions:
+                for table, chains in r.static_chains(v).items():
+                    self.ctx.table(table, v).update_chains(chains)
+                for table, hooks in r.kernel_appends(v).items():
+                    for kchain, rules in hooks.items():
+                        self.ctx.table(table, v).set_rule_appends(kchain, rules)
+                # Floating-IP chains are referenced by the static nat chains; this port has no floating IPs.
+                for chain in r.floating_ip_chains((), v):
+                    self.ctx.table("nat", v).update_chain(chain)
+            self.masq_mgr._dirty = True
+        self._hep_hooks = heps
         r = self.ctx.renderer
         for v in self.ctx.versions:
-            for table, chains in r.static_chains(v).items():
-                self.ctx.table(table, v).update_chains(chains)
-            for table, hooks in r.kernel_hooks(v).items():
-                for kchain, rules in hooks.items():
+            want = r.kernel_hooks(v, host_endpoints=heps, floating_ips=False)
+            for table, hooks in r.kernel_hooks(v, host_endpoints=True, floating_ips=True).items():
+                for kchain in hooks:
+                    rules = want.get(table, {}).get(kchain, [])
                     self.ctx.table(table, v).set_rule_inserts(kchain, rules)
-            for table, hooks in r.kernel_appends(v).items():
-                for kchain, rules in hooks.items():
-                    self.ctx.table(table, v).set_rule_appends(kchain, rules)
-            # Floating-IP chains are referenced by the static nat chains; this port has no floating IPs.
-            for chain in r.floating_ip_chains((), v):
-                self.ctx.table("nat", v).update_chain(chain)
-        self.masq_mgr._dirty = True
+                    key = (table, kchain, v)
+                    if rules:
+                        self._hooked.add(key)
+                        self._prune_hooks.discard(key)
+                    elif key in self._hooked:  # only after our own hooks went (no command at start-up)
+                        self._hooked.discard(key)
+                        self._prune_hooks.add(key)
+
+    def _prune_base_chains(self) -> None:
+        """After our jumps left a kernel chain: delete that chain if now empty.  With
+        iptables-nft an empty base chain still hooks every packet; ``iptables -X`` refuses (and we
+        ignore) a chain holding anyone's rule or a non-ACCEPT policy, so others' state is kept."""
+        while self._prune_hooks:
+            table, kchain, v = self._prune_hooks.pop()
+            save = self.ctx.table(table, v).save_cmd
+            if "legacy" in save:
+                continue  # legacy tables hook every builtin chain whatever their contents
+            argv = [save.removesuffix("-save"), "-w", str(int(self.cfg["IptablesLockTimeout"])), "-t", table,
+                    "-X", kchain]
+            result = cmd.run(argv, netns=self.ctx.netns, check=False)
+            log.debug("%s -> %d %s", " ".join(argv), result.returncode, result.stderr.strip())
 
     def _configure_kernel(self) -> None:
         if self._kernel_configured:
@@ -238,12 +305,13 @@ class Dataplane:
             # dispatch chains until its own chains are in.
             links = self._executor().submit(self._apply_links, phases)
             try:
-                for s in self.ctx.ipsets.values():
-                    s.apply_updates()
+                early, self._ipsets_early = self._ipsets_early, None
+                if early is not None:
+                    early.result()  # re-raises its error (the sets stay dirty: this apply retries)
+                self._apply_ipset_updates()  # anything changed since (usually nothing: no I/O)
                 lap("ipsets")
-                for v in self.ctx.versions:
-                    for table in TABLE_NAMES:
-                        self.ctx.table(table, v).apply()
+                self._apply_iptables()
+                self._prune_base_chains()
                 lap("iptables")
             except BaseException:
                 futures.wait([links])
@@ -269,6 +337,7 @@ class Dataplane:
         if self.stats.first_apply_seconds is None:
             self.stats.first_apply_seconds = elapsed
             log.info("First dataplane apply complete in %.3fs", elapsed)
+            self._close_readahead()
         self.in_sync = True
 
     def _apply_links(self, phases: dict[str, float]) -> None:
@@ -287,6 +356,33 @@ class Dataplane:
             self._links_pool = futures.ThreadPoolExecutor(1, thread_name_prefix="felix-links")
         return self._links_pool
 
+    def _apply_iptables(self) -> None:
+        """Step 4: each IP version's tables in order (raw, mangle, nat, filter), the big IPv4 filter
+        table in this thread and everything else in a worker beside it (IPv4's small tables, then
+        the other family's), as Go Felix applies its tables in parallel: each table is a kernel
+        table of its own and each ``iptables-restore`` a process of its own (the other core). The
+        worker's order keeps one family's tables created before the other's."""
+        first, *rest = self.ctx.versions
+        if self._v6_pool is None:
+            self._v6_pool = futures.ThreadPoolExecutor(1, thread_name_prefix="felix-iptables")
+
+        def side() -> None:
+            for table in TABLE_NAMES[:-1]:
+                self.ctx.table(table, first).apply()
+            for v in rest:
+                self._apply_tables(v)
+
+        other = self._v6_pool.submit(side)
+        try:
+            self.ctx.table(TABLE_NAMES[-1], first).apply()
+        finally:
+            futures.wait([other])
+        other.result()  # re-raises the worker's error
+
+    def _apply_tables(self, ip_version: int) -> None:
+        for table in TABLE_NAMES:
+            self.ctx.table(table, ip_version).apply()
+
     def _cleanup_conntrack(self) -> None:
         while self._conntrack_pending:
             ip = self._conntrack_pending.pop()
@@ -300,13 +396,26 @@ class Dataplane:
         """True when something is still pending (e.g. an interface came up: sysctls to write)."""
         return self.endpoint_mgr.sysctls_pending
 
+    def _close_readahead(self) -> None:
+        if self._readahead is not None:
+            self._readahead.close()  # reads nobody took (e.g. a family turned off by the datastore)
+            self._readahead = None
+
     def close(self) -> None:
-        if self._links_pool is not None:
-            self._links_pool.shutdown(wait=True)
-            self._links_pool = None
+        if self._ipsets_early is not None:
+            futures.wait([self._ipsets_early])
+            self._ipsets_early = None
+        self._close_readahead()
+        for pool in (self._links_pool, self._v6_pool):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._links_pool = self._v6_pool = None
         for rt in self.ctx.routes.values():
             rt.close()
 
     def counts(self) -> dict[str, int]:
         return {"endpoints": self.endpoint_mgr.num_endpoints, "policies": len(self.policy_mgr.policies),
                 "profiles": len(self.policy_mgr.profiles), "ipsets": self.ipsets_mgr.num_sets}
+
+
+_IPSET_MESSAGES = (m.IPSetUpdate, m.IPSetDeltaUpdate, m.IPSetRemove)

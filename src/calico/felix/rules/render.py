@@ -87,12 +87,14 @@ class RuleRenderer:
         the dynamic chains listed in ``calico.felix.rules.static.DYNAMIC_CHAINS``."""
         return st.static_chains(self.config, ip_version)
 
-    def kernel_hooks(self, ip_version: int, *, host_endpoints: bool = True) -> dict[str, dict[str, list[Rule]]]:
+    def kernel_hooks(self, ip_version: int, *, host_endpoints: bool = True,
+                     floating_ips: bool = True) -> dict[str, dict[str, list[Rule]]]:
         """{table: {kernel chain: rules}} to insert (ChainInsertMode insert) or append.  Pass
         ``host_endpoints=False`` while no host endpoint exists: raw and mangle then get no hook
         (unless VXLAN needs raw's NOTRACK), so packets skip two tables; the dataplane must call
-        again (and remove the dropped hooks) when the first host endpoint appears."""
-        return st.kernel_hooks(self.config, host_endpoints)
+        again (and remove the dropped hooks) when the first host endpoint appears.
+        ``floating_ips=False`` likewise leaves out the nat PREROUTING/OUTPUT hooks."""
+        return st.kernel_hooks(self.config, host_endpoints, floating_ips)
 
     def kernel_appends(self, ip_version: int) -> dict[str, dict[str, list[Rule]]]:
         """{table: {kernel chain: rules}} always appended (nat POSTROUTING, filter FORWARD tail)."""

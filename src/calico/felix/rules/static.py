@@ -214,20 +214,25 @@ def static_chains(cfg: RenderConfig, ip_version: int) -> dict[str, list[Chain]]:
     }
 
 
-def kernel_hooks(cfg: RenderConfig, host_endpoints: bool = True) -> dict[str, dict[str, list[Rule]]]:
+def kernel_hooks(cfg: RenderConfig, host_endpoints: bool = True,
+                 floating_ips: bool = True) -> dict[str, dict[str, list[Rule]]]:
     """Jumps inserted (or appended, per ChainInsertMode) into the kernel chains.
 
     With ``host_endpoints=False`` (no host endpoint exists) and no VXLAN, raw and mangle get no
     hooks: their chains then only clear marks nothing reads and dispatch to empty host-endpoint
-    chains, yet every packet would pay for them (~2 rule evaluations per table)."""
+    chains, yet every packet would pay for them (~2 rule evaluations per table).  With
+    ``floating_ips=False`` nat PREROUTING/OUTPUT get none either: they lead only to the empty
+    ``cali-fip-dnat``, and the nat base chains cost every packet a hook call."""
     hooks: dict[str, dict[str, list[Rule]]] = {}
     if host_endpoints or cfg.vxlan_enabled:
         hooks[RAW] = {"PREROUTING": [Rule("", f"--jump {CHAIN_PREROUTING}")],
                       "OUTPUT": [Rule("", f"--jump {CHAIN_OUTPUT}")]}
     if host_endpoints:
         hooks[MANGLE] = {"PREROUTING": [Rule("", f"--jump {CHAIN_PREROUTING}")]}
+    if floating_ips:
+        hooks[NAT] = {"PREROUTING": [Rule("", f"--jump {CHAIN_PREROUTING}")],
+                      "OUTPUT": [Rule("", f"--jump {CHAIN_OUTPUT}")]}
     return hooks | {
-        NAT: {"PREROUTING": [Rule("", f"--jump {CHAIN_PREROUTING}")], "OUTPUT": [Rule("", f"--jump {CHAIN_OUTPUT}")]},
         FILTER: {"INPUT": [Rule("", f"--jump {CHAIN_FILTER_INPUT}")],
                  "FORWARD": [Rule("", f"--jump {CHAIN_FILTER_FORWARD}")],
                  "OUTPUT": [Rule("", f"--jump {CHAIN_FILTER_OUTPUT}")]},
