@@ -3,7 +3,9 @@
 Without a host endpoint Felix hooks neither raw nor mangle (with iptables-nft it does not even
 create their base chains), so forwarded workload packets skip two tables; the first HostEndpoint
 brings the hooks (and failsafe / host-endpoint policy) back, deleting the last one removes them
-again, leaving other owners' rules alone. nat is hooked at POSTROUTING only (no floating IPs).
+again, leaving other owners' rules alone. nat is hooked at POSTROUTING only, and only while
+something masquerades (a natOutgoing pool, a tunnel device); never at PREROUTING/OUTPUT (no
+floating IPs).
 """
 
 from __future__ import annotations
@@ -67,13 +69,18 @@ def base_chains(host: Host) -> set[tuple[str, str]] | None:
 def test_hooks_follow_host_endpoints(cluster: Cluster) -> None:
     h = cluster.hosts[0]
     w1, w2 = cluster.workloads
-    # no host endpoint: no raw/mangle hooks, not even empty base chains; workloads talk; policy holds
+    # no host endpoint, no natOutgoing pool: no raw/mangle/nat hooks, not even empty base chains
     assert hooked(h) == set()
-    assert base_chains(h) in (None, {NAT_POST})
+    assert base_chains(h) in (None, set())
     assert "cali-PREROUTING" in h.iptables_save("raw")  # Calico's chains are still there, unhooked
     nat = h.iptables_save("nat")
-    assert re.search(r"^-A POSTROUTING .*-j cali-POSTROUTING$", nat, re.M)
-    assert not re.search(r"^-A (PREROUTING|OUTPUT) ", nat, re.M) and ":cali-PREROUTING" in nat
+    assert not re.search(r"^-A (PREROUTING|OUTPUT|POSTROUTING) ", nat, re.M) and ":cali-PREROUTING" in nat
+    # a natOutgoing pool: nat POSTROUTING is hooked (masquerade), PREROUTING/OUTPUT still not
+    pool(cluster.store, natOutgoing=True)
+    wait_until(lambda: re.search(r"^-A POSTROUTING .*-j cali-POSTROUTING$", h.iptables_save("nat"), re.M),
+               timeout=10, what="nat POSTROUTING hook")
+    assert base_chains(h) in (None, {NAT_POST})
+    assert not re.search(r"^-A (PREROUTING|OUTPUT) ", h.iptables_save("nat"), re.M)
     cluster.store.apply(policy("deny-8056", {"selector": "name == 'w2'", "types": ["Ingress"], "ingress": [
         {"action": "Deny", "protocol": "TCP", "destination": {"ports": [8056]}}, {"action": "Allow"}]}))
     servers = Servers()
@@ -110,7 +117,17 @@ def test_hooks_follow_host_endpoints(cluster: Cluster) -> None:
         cc.some(w1, w2)
         cc.none(w1, w2, 8056)
         cc.check()
+        # natOutgoing off again: the hook goes, and with it the (now empty) nat base chain
+        pool(cluster.store, natOutgoing=False)
+        wait_until(lambda: "cali-POSTROUTING" not in "".join(
+            line for line in h.iptables_save("nat").splitlines() if line.startswith("-A POSTROUTING")),
+            timeout=10, what="nat POSTROUTING hook removed")
+        wait_until(lambda: base_chains(h) in (None, {("raw", "PREROUTING")}), timeout=10,
+                   what="empty nat base chain deleted")
+        cc.some(w1, w2)
+        cc.check()
     finally:
+        pool(cluster.store, natOutgoing=False)
         h.run("iptables", "-t", "raw", "-D", "PREROUTING", "-s", "192.0.2.77/32", "-j", "ACCEPT", check=False)
         cluster.store.delete("HostEndpoint", "hooks-a-eth0")
         cluster.store.delete("GlobalNetworkPolicy", "deny-8056")

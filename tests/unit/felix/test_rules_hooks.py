@@ -29,7 +29,7 @@ def test_no_host_endpoint_no_raw_or_mangle_hooks() -> None:
     h = hooks(dp)
     assert set(h) == {("filter", "INPUT"), ("filter", "FORWARD"), ("filter", "OUTPUT")}
     nat = dp.ctx.table("nat", 4)
-    assert [r.render() for r in nat._appends["POSTROUTING"][0]] == ["--jump cali-POSTROUTING"]
+    assert nat._appends.get("POSTROUTING", ((), ()))[0] == ()  # nothing masquerades: nat not hooked
     assert {"cali-PREROUTING", "cali-OUTPUT", "cali-fip-dnat"} <= nat.desired_chain_names()  # unhooked
     assert h[("filter", "FORWARD")] == ["--jump cali-FORWARD"]
     # the static chains themselves are still written (names stay as Calico's)
@@ -60,3 +60,23 @@ def test_vxlan_keeps_raw_hooks_without_host_endpoints() -> None:
     dp._update_static()
     h = hooks(dp)
     assert ("raw", "PREROUTING") in h and ("mangle", "PREROUTING") not in h
+
+
+def test_nat_postrouting_hooked_only_while_something_masquerades() -> None:
+    dp = make()
+    dp._update_static()
+    nat4, nat6 = dp.ctx.table("nat", 4), dp.ctx.table("nat", 6)
+    dp.on_update(m.IPAMPoolUpdate("10.65.0.0-16", m.IPAMPool(cidr="10.65.0.0/16", masquerade=True)))
+    dp._update_static()
+    assert [r.render() for r in nat4._appends["POSTROUTING"][0]] == ["--jump cali-POSTROUTING"]
+    assert nat6._appends.get("POSTROUTING", ((), ()))[0] == ()  # an IPv4 pool: IPv6 nat stays unhooked
+    dp.on_update(m.IPAMPoolRemove("10.65.0.0-16"))
+    dp._update_static()
+    assert nat4._appends.get("POSTROUTING", ((), ()))[0] == ()
+    assert ("nat", "POSTROUTING", 4) in dp._prune_hooks
+
+
+def test_vxlan_hooks_nat_postrouting_for_its_masquerade() -> None:
+    dp = make(FELIX_VXLANENABLED="true")
+    dp._update_static()
+    assert [r.render() for r in dp.ctx.table("nat", 4)._appends["POSTROUTING"][0]] == ["--jump cali-POSTROUTING"]

@@ -142,6 +142,7 @@ class Dataplane:
         self.stats = ApplyStats()
         self._encap: tuple[bool, bool] | None = None
         self._hep_hooks: bool | None = None  # raw/mangle hooks wanted (a host endpoint exists)
+        self._nat_post: tuple[bool, ...] | None = None  # per IP version: nat POSTROUTING hook wanted
         self._hooked: set[tuple[str, str, int]] = set()  # (table, kernel chain, version) we hook
         self._prune_hooks: set[tuple[str, str, int]] = set()  # emptied base chains to delete
         self._kernel_configured = False
@@ -221,7 +222,12 @@ class Dataplane:
         PREROUTING/OUTPUT never: they lead only to the floating-IP chain, and this port has none)."""
         encap = (self.vxlan_mgr.enabled, self.ipip_mgr.enabled)
         heps = bool(self.hostep_mgr.heps)
-        if encap == self._encap and heps == self._hep_hooks:
+        # nat POSTROUTING leads only to masquerade rules: some natOutgoing pool of that family, or
+        # a tunnel device's own masquerade (VXLAN; IPIP for IPv4). Without them it is not hooked,
+        # so the nat hooks are not registered at all (every packet would pay a call into them).
+        nat_post = tuple(self.masq_mgr.masq_present(v) or encap[0] or (encap[1] and v == 4)
+                         for v in self.ctx.versions)
+        if encap == self._encap and heps == self._hep_hooks and nat_post == self._nat_post:
             return
         if encap != self._encap:
             self._encap = encap
@@ -239,7 +245,18 @@ class Dataplane:
                     self.ctx.table("nat", v).update_chain(chain)
             self.masq_mgr._dirty = True
         self._hep_hooks = heps
+        self._nat_post = nat_post
         r = self.ctx.renderer
+        for v, post in zip(self.ctx.versions, nat_post, strict=True):
+            rules = r.kernel_appends(v)["nat"]["POSTROUTING"] if post else []
+            self.ctx.table("nat", v).set_rule_appends("POSTROUTING", rules)
+            key = ("nat", "POSTROUTING", v)
+            if rules:
+                self._hooked.add(key)
+                self._prune_hooks.discard(key)
+            elif key in self._hooked:
+                self._hooked.discard(key)
+                self._prune_hooks.add(key)
         for v in self.ctx.versions:
             want = r.kernel_hooks(v, host_endpoints=heps, floating_ips=False)
             for table, hooks in r.kernel_hooks(v, host_endpoints=True, floating_ips=True).items():
