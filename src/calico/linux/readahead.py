@@ -11,6 +11,8 @@ Each output lands in an anonymous in-memory file (``memfd``), not a pipe, so a l
 read to the end at once even though nobody reads it until later. A result is used at most once
 and only by the first read of its driver; later reads (refreshes, retries) run the command afresh.
 A read that failed is simply not used: the driver runs the command itself and reports the error.
+Nor is one older than ``MAX_AGE`` seconds when taken (Felix waited long for the datastore): the
+kernel may have changed since, so the driver reads it afresh.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import time
 from collections.abc import Sequence
 from concurrent import futures
 
@@ -26,6 +29,7 @@ from calico.linux import cmd
 log = logging.getLogger(__name__)
 
 _Key = tuple[tuple[str, ...], str | None]
+MAX_AGE = 5.0  # seconds: a start-of-day read older than this is not used
 
 
 class ReadAhead:
@@ -37,7 +41,7 @@ class ReadAhead:
 
     def __init__(self) -> None:
         self._pool = futures.ThreadPoolExecutor(1, thread_name_prefix="felix-readahead")
-        self._pending: dict[_Key, list[futures.Future[tuple[int, int]]]] = {}
+        self._pending: dict[_Key, list[futures.Future[tuple[int, int, float]]]] = {}
 
     def start(self, argv: Sequence[str], netns: str | None = None) -> None:
         """Queue ``argv`` (run in ``netns`` if given); its output waits for :meth:`take`."""
@@ -51,7 +55,7 @@ class ReadAhead:
             return None
         future = pending.pop(0)
         try:
-            rc, fd = future.result(timeout)
+            rc, fd, finished = future.result(timeout)
         except (futures.TimeoutError, OSError) as exc:
             log.debug("Read-ahead of %s unusable (%s); reading again", argv[0], exc)
             future.add_done_callback(_discard)
@@ -59,6 +63,9 @@ class ReadAhead:
         try:
             if rc != 0:
                 log.debug("Read-ahead of %s failed (exit %d); reading again", argv[0], rc)
+                return None
+            if time.monotonic() - finished > MAX_AGE:
+                log.debug("Read-ahead of %s is %.0fs old; reading again", argv[0], time.monotonic() - finished)
                 return None
             size = os.lseek(fd, 0, os.SEEK_END)
             return os.pread(fd, size, 0).decode(errors="replace")
@@ -83,8 +90,8 @@ class ReadAhead:
         return sum(len(p) for p in self._pending.values())
 
 
-def _run(argv: list[str]) -> tuple[int, int]:
-    """Run one read with its output in an anonymous in-memory file: (exit code, that file)."""
+def _run(argv: list[str]) -> tuple[int, int, float]:
+    """Run one read with its output in an anonymous in-memory file: (exit code, that file, when done)."""
     fd = os.memfd_create("felix-readahead", os.MFD_CLOEXEC)
     try:
         rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=subprocess.DEVNULL,
@@ -92,10 +99,10 @@ def _run(argv: list[str]) -> tuple[int, int]:
     except BaseException:
         os.close(fd)
         raise
-    return rc, fd
+    return rc, fd, time.monotonic()
 
 
-def _discard(future: futures.Future[tuple[int, int]]) -> None:
+def _discard(future: futures.Future[tuple[int, int, float]]) -> None:
     if not future.cancelled() and future.exception() is None:
         os.close(future.result()[1])
 

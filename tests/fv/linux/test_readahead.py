@@ -3,6 +3,8 @@ output is the command's real output, used once by the first read of its driver o
 
 from __future__ import annotations
 
+import pytest
+
 from calico.felix.rules.model import Chain, Rule
 from calico.linux.ipsets import IPSetMetadata, IPSets
 from calico.linux.iptables import Table
@@ -41,4 +43,17 @@ def test_drivers_use_the_early_read_for_their_first_read_only(ns: Netns) -> None
     assert sets.apply_updates() is True
     assert "add cali40s:x 10.0.0.1" in ns.run("ipset", "save").stdout
     assert sets.stats.save_calls == 1
+    ahead.close()
+
+
+def test_a_read_too_old_is_not_used(ns: Netns, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Felix may wait long for the datastore: by then the kernel may have changed, so an early
+    read older than MAX_AGE is dropped and the driver reads afresh."""
+    from calico.linux import readahead
+
+    ahead = ReadAhead()
+    ahead.start(["ipset", "save"], ns.name)
+    ahead.wait(10)
+    monkeypatch.setattr(readahead, "MAX_AGE", 0.0)
+    assert ahead.take(["ipset", "save"], ns.name) is None
     ahead.close()
