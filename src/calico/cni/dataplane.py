@@ -1,7 +1,7 @@
 """The kernel side of an attachment: a veth into the container, addresses and routes, host sysctls.
 
 The work is planned as ``ip -batch`` command lines (readable, logged, quoted in errors) and
-carried out in-process by ``calico.cni.netlink`` over rtnetlink sockets, switching into the
+carried out in-process by ``calico.linux.netlink`` over rtnetlink sockets, switching into the
 container's namespace with ``setns`` for its side: no ``ip`` process and no pyroute2 (whose import
 alone costs more than the whole kernel work) on ADD or DEL. Sysctls are written to /proc/sys,
 which shows the namespace the process is in when it opens the file. Host-side link existence is
@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 from calico.cni.errors import CALICO_FAILURE, UNKNOWN_CONTAINER, CNIError
 from calico.cni.logs import get_logger
-from calico.cni.record import record
 from calico.common import jsonlite as json
+from calico.common.record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ def _in_netns(netns: str, lines: list[str], sysctls: list[str] | tuple[str, ...]
     namespace could not be entered, -2 when a sysctl could not be set. Only the calling thread
     switches namespace, and it always switches back.
     """
-    from calico.cni import netlink
+    from calico.linux import netlink
 
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -195,7 +195,7 @@ def _in_netns(netns: str, lines: list[str], sysctls: list[str] | tuple[str, ...]
 
 
 def _in_host(lines: list[str]) -> tuple[int, str]:
-    from calico.cni import netlink
+    from calico.linux import netlink
 
     return netlink.run_lines(lines)
 
@@ -301,7 +301,7 @@ def teardown_in_background(netns: str, ifname: str) -> Callable[[], None]:
     """
     import sys
 
-    from calico.cni import netlink
+    from calico.linux import netlink
 
     netlink.preload()
     sys.setswitchinterval(0.0002)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from calico.cni.record import record
+from calico.common.record import record
 
 ORCH_K8S = "k8s"
 ORCH_CNI = "cni"

@@ -7,9 +7,9 @@ time is part of every pod's start-up); each rejected field is named in the error
 from __future__ import annotations
 
 from calico.cni.errors import DECODE_FAILURE, INVALID_CONFIG, CNIError
-from calico.cni.record import field, record
 from calico.cni.versions import IMPLICIT_VERSION
 from calico.common import jsonlite as json
+from calico.common.record import field, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from calico.cni.errors import INVALID_ENV, CNIError
-from calico.cni.record import record
+from calico.common.record import record
 
 COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
 # Which variables each command needs (DEL may omit CNI_NETNS).

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 from calico.cni.errors import DECODE_FAILURE, CNIError
-from calico.cni.record import field, record, replace
 from calico.cni.versions import at_least
+from calico.common.record import field, record, replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import os
 import select
 import time
 
-from calico.cni.record import record
+from calico.common.record import record
 
 
 @record

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from calico.cni.netlink import _attr, _options
-from calico.cni.record import FrozenRecordError, field, record, replace
 from calico.cni.request import valid_container_id
+from calico.common.record import FrozenRecordError, field, record, replace
+from calico.linux.netlink import _options
+from calico.linux.netlink import attr as _attr
 
 
 @record

@@ -250,26 +250,24 @@ class Dataplane:
         for v, post in zip(self.ctx.versions, nat_post, strict=True):
             rules = r.kernel_appends(v)["nat"]["POSTROUTING"] if post else []
             self.ctx.table("nat", v).set_rule_appends("POSTROUTING", rules)
-            key = ("nat", "POSTROUTING", v)
-            if rules:
-                self._hooked.add(key)
-                self._prune_hooks.discard(key)
-            elif key in self._hooked:
-                self._hooked.discard(key)
-                self._prune_hooks.add(key)
+            self._track_hook(("nat", "POSTROUTING", v), bool(rules))
         for v in self.ctx.versions:
             want = r.kernel_hooks(v, host_endpoints=heps, floating_ips=False)
             for table, hooks in r.kernel_hooks(v, host_endpoints=True, floating_ips=True).items():
                 for kchain in hooks:
                     rules = want.get(table, {}).get(kchain, [])
                     self.ctx.table(table, v).set_rule_inserts(kchain, rules)
-                    key = (table, kchain, v)
-                    if rules:
-                        self._hooked.add(key)
-                        self._prune_hooks.discard(key)
-                    elif key in self._hooked:  # only after our own hooks went (no command at start-up)
-                        self._hooked.discard(key)
-                        self._prune_hooks.add(key)
+                    self._track_hook((table, kchain, v), bool(rules))
+
+    def _track_hook(self, key: tuple[str, str, int], hooked: bool) -> None:
+        """Remember which kernel chains hold our hooks; a chain whose hook went is pruned after the
+        next iptables write (only after our own hook went: no command at start-up)."""
+        if hooked:
+            self._hooked.add(key)
+            self._prune_hooks.discard(key)
+        elif key in self._hooked:
+            self._hooked.discard(key)
+            self._prune_hooks.add(key)
 
     def _prune_base_chains(self) -> None:
         """After our jumps left a kernel chain: delete that chain if now empty.  With
